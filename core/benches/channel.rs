@@ -1,0 +1,343 @@
+//! Channel core throughput and latency, each case beside its baselines
+//! measured in the same run (`cargo xtask bench core`).
+//!
+//! Every iteration moves `N` messages through fresh threads so that both
+//! ends run concurrently, as they do in real pipelines; the cost of spawning
+//! is measured once per `N` messages and is the same for every contender.
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dndm_core::{Config, bounded};
+
+/// A 64-byte message.
+#[derive(Clone, Copy)]
+struct Msg([u64; 8]);
+
+impl Msg {
+    fn new(i: u64) -> Self {
+        Msg([i; 8])
+    }
+}
+
+const N: u64 = 200_000;
+const CAP: usize = 1024;
+
+/// Runs `producers` and `consumer` on their own threads `iters` times and
+/// returns the total time from the start barrier to the last thread's end.
+fn timed<P, C>(iters: u64, setup: impl Fn() -> (Vec<P>, C)) -> Duration
+where
+    P: FnOnce() + Send + 'static,
+    C: FnOnce() + Send + 'static,
+{
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let (producers, consumer) = setup();
+        let barrier = Arc::new(Barrier::new(producers.len() + 2));
+        let mut handles = Vec::new();
+        for p in producers {
+            let b = Arc::clone(&barrier);
+            handles.push(thread::spawn(move || {
+                b.wait();
+                p();
+            }));
+        }
+        let b = Arc::clone(&barrier);
+        handles.push(thread::spawn(move || {
+            b.wait();
+            consumer();
+        }));
+        barrier.wait();
+        let start = Instant::now();
+        for h in handles {
+            h.join().expect("bench thread panicked");
+        }
+        total += start.elapsed();
+    }
+    total
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+fn spsc(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spsc_64B");
+    g.throughput(Throughput::Elements(N));
+    g.bench_function("dndm", |b| {
+        b.iter_custom(|iters| {
+            timed(iters, || {
+                let (tx, rx) = bounded::<Msg>(CAP).expect("capacity");
+                let p: Job = Box::new(move || {
+                    for i in 0..N {
+                        let _ = tx.send(Msg::new(i));
+                    }
+                });
+                (vec![p], move || {
+                    for _ in 0..N {
+                        black_box(rx.recv().expect("recv"));
+                    }
+                })
+            })
+        })
+    });
+    g.bench_function("dndm_batch64", |b| {
+        b.iter_custom(|iters| {
+            timed(iters, || {
+                let (tx, rx) = bounded::<Msg>(CAP).expect("capacity");
+                let p: Job = Box::new(move || {
+                    let mut i = 0;
+                    while i < N {
+                        let n = (N - i).min(64);
+                        let _ = tx.send_iter((i..i + n).map(Msg::new));
+                        i += n;
+                    }
+                });
+                (vec![p], move || {
+                    let mut buf = Vec::with_capacity(256);
+                    let mut got = 0;
+                    while got < N {
+                        got += rx.recv_batch(&mut buf, 256).expect("recv") as u64;
+                        black_box(&buf);
+                        buf.clear();
+                    }
+                })
+            })
+        })
+    });
+    g.bench_function("crossbeam", |b| {
+        b.iter_custom(|iters| {
+            timed(iters, || {
+                let (tx, rx) = crossbeam_channel::bounded::<Msg>(CAP);
+                let p: Job = Box::new(move || {
+                    for i in 0..N {
+                        let _ = tx.send(Msg::new(i));
+                    }
+                });
+                (vec![p], move || {
+                    for _ in 0..N {
+                        black_box(rx.recv().expect("recv"));
+                    }
+                })
+            })
+        })
+    });
+    g.bench_function("std_mpsc", |b| {
+        b.iter_custom(|iters| {
+            timed(iters, || {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(CAP);
+                let p: Job = Box::new(move || {
+                    for i in 0..N {
+                        let _ = tx.send(Msg::new(i));
+                    }
+                });
+                (vec![p], move || {
+                    for _ in 0..N {
+                        black_box(rx.recv().expect("recv"));
+                    }
+                })
+            })
+        })
+    });
+    g.finish();
+}
+
+const PRODUCERS: u64 = 4;
+
+fn mpsc(c: &mut Criterion) {
+    let per = N / PRODUCERS;
+    let mut g = c.benchmark_group("mpsc_4to1_64B");
+    g.throughput(Throughput::Elements(per * PRODUCERS));
+    g.bench_function("dndm", |b| {
+        b.iter_custom(|iters| {
+            timed(iters, || {
+                let (tx, rx) = bounded::<Msg>(CAP).expect("capacity");
+                let ps: Vec<Job> = (0..PRODUCERS)
+                    .map(|_| {
+                        let tx = tx.clone();
+                        Box::new(move || {
+                            for i in 0..per {
+                                let _ = tx.send(Msg::new(i));
+                            }
+                        }) as Job
+                    })
+                    .collect();
+                drop(tx);
+                (ps, move || {
+                    for _ in 0..per * PRODUCERS {
+                        black_box(rx.recv().expect("recv"));
+                    }
+                })
+            })
+        })
+    });
+    g.bench_function("crossbeam", |b| {
+        b.iter_custom(|iters| {
+            timed(iters, || {
+                let (tx, rx) = crossbeam_channel::bounded::<Msg>(CAP);
+                let ps: Vec<Job> = (0..PRODUCERS)
+                    .map(|_| {
+                        let tx = tx.clone();
+                        Box::new(move || {
+                            for i in 0..per {
+                                let _ = tx.send(Msg::new(i));
+                            }
+                        }) as Job
+                    })
+                    .collect();
+                (ps, move || {
+                    for _ in 0..per * PRODUCERS {
+                        black_box(rx.recv().expect("recv"));
+                    }
+                })
+            })
+        })
+    });
+    g.finish();
+}
+
+const FANOUT: usize = 4;
+
+fn fanout(c: &mut Criterion) {
+    let n = N / 4;
+    let mut g = c.benchmark_group("fanout_1to4_64B");
+    // Delivered messages: every receiver gets every message.
+    g.throughput(Throughput::Elements(n * FANOUT as u64));
+    g.bench_function("dndm", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (tx, rx0) = bounded::<Arc<Msg>>(CAP).expect("capacity");
+                let mut rxs = vec![rx0];
+                for _ in 1..FANOUT {
+                    rxs.push(tx.subscribe(Config::new(CAP)).expect("capacity"));
+                }
+                total += run_fanout(
+                    move || {
+                        for i in 0..n {
+                            let _ = tx.send(Arc::new(Msg::new(i)));
+                        }
+                    },
+                    rxs.into_iter()
+                        .map(|rx| {
+                            Box::new(move || {
+                                for _ in 0..n {
+                                    black_box(rx.recv().expect("recv"));
+                                }
+                            }) as Job
+                        })
+                        .collect(),
+                );
+            }
+            total
+        })
+    });
+    g.bench_function("crossbeam", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (txs, rxs): (Vec<_>, Vec<_>) = (0..FANOUT)
+                    .map(|_| crossbeam_channel::bounded::<Arc<Msg>>(CAP))
+                    .unzip();
+                total += run_fanout(
+                    move || {
+                        for i in 0..n {
+                            let m = Arc::new(Msg::new(i));
+                            for tx in &txs {
+                                let _ = tx.send(Arc::clone(&m));
+                            }
+                        }
+                    },
+                    rxs.into_iter()
+                        .map(|rx| {
+                            Box::new(move || {
+                                for _ in 0..n {
+                                    black_box(rx.recv().expect("recv"));
+                                }
+                            }) as Job
+                        })
+                        .collect(),
+                );
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+fn run_fanout(producer: impl FnOnce() + Send + 'static, consumers: Vec<Job>) -> Duration {
+    let barrier = Arc::new(Barrier::new(consumers.len() + 2));
+    let mut handles = Vec::new();
+    for c in consumers {
+        let b = Arc::clone(&barrier);
+        handles.push(thread::spawn(move || {
+            b.wait();
+            c();
+        }));
+    }
+    let b = Arc::clone(&barrier);
+    handles.push(thread::spawn(move || {
+        b.wait();
+        producer();
+    }));
+    barrier.wait();
+    let start = Instant::now();
+    for h in handles {
+        h.join().expect("bench thread panicked");
+    }
+    start.elapsed()
+}
+
+/// Median-friendly round trip: criterion reports time per round trip.
+fn ping_pong(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pingpong_64B");
+    g.bench_function("dndm", |b| {
+        b.iter_custom(|iters| {
+            let (ping_tx, ping_rx) = bounded::<Msg>(1).expect("capacity");
+            let (pong_tx, pong_rx) = bounded::<Msg>(1).expect("capacity");
+            let echo = thread::spawn(move || {
+                while let Ok(m) = ping_rx.recv() {
+                    if pong_tx.send(m).is_err() {
+                        break;
+                    }
+                }
+            });
+            let start = Instant::now();
+            for i in 0..iters {
+                let _ = ping_tx.send(Msg::new(i));
+                black_box(pong_rx.recv().expect("pong"));
+            }
+            let t = start.elapsed();
+            drop(ping_tx);
+            echo.join().expect("echo panicked");
+            t
+        })
+    });
+    g.bench_function("crossbeam", |b| {
+        b.iter_custom(|iters| {
+            let (ping_tx, ping_rx) = crossbeam_channel::bounded::<Msg>(1);
+            let (pong_tx, pong_rx) = crossbeam_channel::bounded::<Msg>(1);
+            let echo = thread::spawn(move || {
+                while let Ok(m) = ping_rx.recv() {
+                    if pong_tx.send(m).is_err() {
+                        break;
+                    }
+                }
+            });
+            let start = Instant::now();
+            for i in 0..iters {
+                let _ = ping_tx.send(Msg::new(i));
+                black_box(pong_rx.recv().expect("pong"));
+            }
+            let t = start.elapsed();
+            drop(ping_tx);
+            echo.join().expect("echo panicked");
+            t
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, spsc, mpsc, fanout, ping_pong);
+criterion_main!(benches);

@@ -1,0 +1,1149 @@
+//! Senders, receivers and the shared state that links them.
+//!
+//! * A **source** is what all clones of one [`Sender`] share: the set of
+//!   receivers it fans out to, and how many sender handles are alive.
+//! * An **inbox** is a [`Receiver`]'s shared state: its lanes (one per
+//!   attached sender handle), counters, and the slot where it sleeps.
+//! * A **lane** joins one sender handle to one inbox (see `lane.rs`).
+//!
+//! The hot paths read one generation counter to learn whether the set of
+//! lanes changed; all set changes happen under mutexes on cold paths.
+//!
+//! Lock order: `source.targets` before `inbox.lanes`; `inbox.sources` is
+//! never held while another lock is taken.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::Backoff;
+
+use crate::error::{
+    AttachError, ConfigError, RecvError, RecvTimeoutError, SendError, TryRecvError,
+};
+use crate::lane::Lane;
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{Arc, CachePadded, Condvar, Mutex, light_fence, spin_step, thread};
+use crate::wait::{WaitSlot, lock};
+
+/// The largest capacity a receiver may ask for (per sender lane).
+pub const MAX_CAPACITY: usize = 1 << 24;
+
+/// What a sender does when a receiver's lane is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Policy {
+    /// The sender waits for room, at most `timeout` if one is set; a receiver
+    /// it gave up on counts as missed in [`SendError::Full`].
+    Block {
+        /// How long one send may wait for this receiver.
+        timeout: Option<Duration>,
+    },
+    /// The oldest queued message is dropped to make room: the receiver keeps
+    /// the latest `capacity` messages of each sender (sensor streams). The
+    /// sender never waits; drops are counted in [`Stats::dropped`].
+    DropOldest,
+    /// The new message is refused and the sender gets [`SendError::Full`];
+    /// refusals are counted in [`Stats::rejected`].
+    Reject,
+}
+
+impl Policy {
+    /// [`Policy::Block`] without a timeout.
+    pub const BLOCK: Policy = Policy::Block { timeout: None };
+}
+
+/// How a receiver queues messages.
+///
+/// Capacity is per attached sender handle: each sender handle has its own
+/// lane of `capacity` slots into this receiver, so one fast sender cannot
+/// starve another, and per-sender FIFO order holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    capacity: usize,
+    policy: Policy,
+}
+
+impl Config {
+    /// A config with `capacity` slots per sender and [`Policy::BLOCK`].
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            policy: Policy::BLOCK,
+        }
+    }
+
+    /// Sets the backpressure policy.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The capacity per sender lane.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The backpressure policy.
+    pub fn get_policy(&self) -> Policy {
+        self.policy
+    }
+
+    fn validate(self) -> Result<Self, ConfigError> {
+        match self.capacity {
+            0 => Err(ConfigError::ZeroCapacity),
+            c if c > MAX_CAPACITY => Err(ConfigError::CapacityTooLarge {
+                requested: c,
+                max: MAX_CAPACITY,
+            }),
+            _ => Ok(self),
+        }
+    }
+}
+
+/// Counters of one receiver, readable from both ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Messages the receiver took.
+    pub received: u64,
+    /// Messages evicted under [`Policy::DropOldest`].
+    pub dropped: u64,
+    /// Messages refused under [`Policy::Reject`].
+    pub rejected: u64,
+    /// Messages queued now.
+    pub queued: usize,
+    /// Sources attached now.
+    pub sources: usize,
+}
+
+/// Creates a sender and a receiver attached to each other.
+///
+/// ```
+/// let (tx, rx) = dndm_core::channel::<u64>(dndm_core::Config::new(64))?;
+/// tx.send(7)?;
+/// assert_eq!(rx.recv()?, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn channel<T>(config: Config) -> Result<(Sender<T>, Receiver<T>), ConfigError> {
+    let rx = Receiver::new(config)?;
+    let tx = Sender::new();
+    // A fresh source and a fresh inbox always attach.
+    let _ = tx.source.attach(&rx.inbox);
+    Ok((tx, rx))
+}
+
+/// [`channel`] with [`Policy::BLOCK`] and `capacity` slots.
+pub fn bounded<T>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), ConfigError> {
+    channel(Config::new(capacity))
+}
+
+// ---------------------------------------------------------------------------
+// Shared state
+
+struct Source<T> {
+    targets: Mutex<Vec<Arc<Inbox<T>>>>,
+    /// Bumped (under `targets`) whenever the target set changes.
+    generation: AtomicUsize,
+    receivers: AtomicUsize,
+    senders: AtomicUsize,
+    /// Signalled (under `targets`) when `receivers` changes.
+    changed: Condvar,
+}
+
+struct Inbox<T> {
+    config: Config,
+    lanes: Mutex<Vec<Arc<Lane<T>>>>,
+    /// Bumped (under `lanes`) whenever a lane is added.
+    generation: AtomicUsize,
+    /// Attached sources plus live [`Inlet`]s: while non-zero, more messages
+    /// may come.
+    feeders: AtomicUsize,
+    sources: Mutex<Vec<Arc<Source<T>>>>,
+    closed: AtomicBool,
+    received: CachePadded<AtomicU64>,
+    /// Counters of lanes already retired.
+    retired_dropped: AtomicU64,
+    retired_rejected: AtomicU64,
+    wait: WaitSlot,
+}
+
+impl<T> Source<T> {
+    fn new() -> Self {
+        Self {
+            targets: Mutex::new(Vec::new()),
+            generation: AtomicUsize::new(0),
+            receivers: AtomicUsize::new(0),
+            senders: AtomicUsize::new(1),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn set_changed(&self, targets: &[Arc<Inbox<T>>]) {
+        self.generation.fetch_add(1, Ordering::Release);
+        self.receivers.store(targets.len(), Ordering::Release);
+        self.changed.notify_all();
+    }
+
+    /// Returns `Ok(false)` when already attached.
+    fn attach(self: &Arc<Self>, inbox: &Arc<Inbox<T>>) -> Result<bool, AttachError> {
+        let mut targets = lock(&self.targets);
+        if self.senders.load(Ordering::Acquire) == 0 {
+            return Err(AttachError::SenderClosed);
+        }
+        if targets.iter().any(|t| Arc::ptr_eq(t, inbox)) {
+            return Ok(false);
+        }
+        {
+            let mut sources = lock(&inbox.sources);
+            if inbox.closed.load(Ordering::Acquire) {
+                return Err(AttachError::ReceiverClosed);
+            }
+            sources.push(Arc::clone(self));
+        }
+        inbox.feeders.fetch_add(1, Ordering::AcqRel);
+        targets.push(Arc::clone(inbox));
+        self.set_changed(&targets);
+        Ok(true)
+    }
+
+    /// Removes `inbox` from the targets; `true` if it was attached.
+    fn detach(self: &Arc<Self>, inbox: &Arc<Inbox<T>>) -> bool {
+        let removed = {
+            let mut targets = lock(&self.targets);
+            let Some(i) = targets.iter().position(|t| Arc::ptr_eq(t, inbox)) else {
+                return false;
+            };
+            targets.swap_remove(i);
+            self.set_changed(&targets);
+            true
+        };
+        lock(&inbox.sources).retain(|s| !Arc::ptr_eq(s, self));
+        inbox.lose_feeder();
+        removed
+    }
+
+    /// The last sender handle is gone: detach from every inbox.
+    fn close(self: &Arc<Self>) {
+        let targets = {
+            let mut targets = lock(&self.targets);
+            let taken = std::mem::take(&mut *targets);
+            self.set_changed(&targets);
+            taken
+        };
+        for inbox in targets {
+            lock(&inbox.sources).retain(|s| !Arc::ptr_eq(s, self));
+            inbox.lose_feeder();
+        }
+    }
+
+    fn wait_receivers(
+        &self,
+        mut done: impl FnMut(usize) -> bool,
+        timeout: Option<Duration>,
+    ) -> Result<usize, usize> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut targets = lock(&self.targets);
+        loop {
+            let n = targets.len();
+            if done(n) {
+                return Ok(n);
+            }
+            match deadline {
+                None => {
+                    targets = match self.changed.wait(targets) {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    }
+                }
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Err(n);
+                    }
+                    targets = match self.changed.wait_timeout(targets, d - now) {
+                        Ok((g, _)) => g,
+                        Err(p) => p.into_inner().0,
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T> Inbox<T> {
+    fn new(config: Config) -> Self {
+        Self {
+            config,
+            lanes: Mutex::new(Vec::new()),
+            generation: AtomicUsize::new(0),
+            feeders: AtomicUsize::new(0),
+            sources: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            received: CachePadded::new(AtomicU64::new(0)),
+            retired_dropped: AtomicU64::new(0),
+            retired_rejected: AtomicU64::new(0),
+            wait: WaitSlot::new(),
+        }
+    }
+
+    fn lose_feeder(&self) {
+        self.feeders.fetch_sub(1, Ordering::AcqRel);
+        light_fence();
+        self.wait.wake();
+    }
+
+    /// A new lane for a sender handle, or `None` if the receiver is gone.
+    fn open_lane(&self) -> Option<Arc<Lane<T>>> {
+        let lane = Arc::new(Lane::new(
+            self.config.capacity,
+            self.config.policy == Policy::DropOldest,
+        ));
+        let mut lanes = lock(&self.lanes);
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        lanes.push(Arc::clone(&lane));
+        self.generation.fetch_add(1, Ordering::Release);
+        Some(lane)
+    }
+
+    fn stats(&self) -> Stats {
+        let lanes = lock(&self.lanes);
+        let mut s = Stats {
+            received: self.received.load(Ordering::Relaxed),
+            dropped: self.retired_dropped.load(Ordering::Relaxed),
+            rejected: self.retired_rejected.load(Ordering::Relaxed),
+            queued: 0,
+            sources: lock(&self.sources).len(),
+        };
+        for lane in lanes.iter() {
+            s.dropped += lane.dropped();
+            s.rejected += lane.rejected();
+            s.queued += lane.len();
+        }
+        s
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Sender
+
+/// One sender lane: the receiver it reaches and the ring it writes.
+struct Target<T> {
+    inbox: Arc<Inbox<T>>,
+    lane: Arc<Lane<T>>,
+}
+
+struct SenderCache<T> {
+    generation: usize,
+    targets: Vec<Target<T>>,
+}
+
+/// The sending half: delivers each message to every attached receiver.
+///
+/// A `Sender` is `Send` but not `Sync`: each handle owns its lanes, which is
+/// what keeps the hot path free of read-modify-write operations. Clone it to
+/// send from another thread; clones share the set of attached receivers and
+/// each gets its own lanes (so per-handle FIFO order holds).
+///
+/// Fan-out clones the message once per extra receiver, so use a cheaply
+/// clonable `T` (for example `Arc<U>`) to share one payload without copying.
+pub struct Sender<T> {
+    source: Arc<Source<T>>,
+    cache: RefCell<SenderCache<T>>,
+}
+
+/// How a delivery may wait for room in a `Block` lane.
+#[derive(Clone, Copy)]
+enum Wait {
+    Never,
+    Until(Option<Instant>),
+}
+
+impl<T> Sender<T> {
+    /// A sender with no receiver attached yet (see [`Sender::attach`]).
+    pub fn new() -> Self {
+        Self::with_source(Arc::new(Source::new()))
+    }
+
+    fn with_source(source: Arc<Source<T>>) -> Self {
+        Self {
+            source,
+            cache: RefCell::new(SenderCache {
+                generation: usize::MAX,
+                targets: Vec::new(),
+            }),
+        }
+    }
+
+    /// Attaches the receiver behind `inlet`; `Ok(false)` if already attached.
+    pub fn attach(&self, inlet: &Inlet<T>) -> Result<bool, AttachError> {
+        self.source.attach(&inlet.inbox)
+    }
+
+    /// Detaches the receiver behind `inlet`; `true` if it was attached.
+    pub fn detach(&self, inlet: &Inlet<T>) -> bool {
+        self.source.detach(&inlet.inbox)
+    }
+
+    /// A new receiver attached to this sender (fan-out).
+    pub fn subscribe(&self, config: Config) -> Result<Receiver<T>, ConfigError> {
+        let rx = Receiver::new(config)?;
+        // This handle is alive and the receiver is new, so attach succeeds.
+        let _ = self.source.attach(&rx.inbox);
+        Ok(rx)
+    }
+
+    /// How many receivers are attached now.
+    pub fn receiver_count(&self) -> usize {
+        self.source.receivers.load(Ordering::Acquire)
+    }
+
+    /// Blocks until `done(receiver_count)` holds, for at most `timeout`.
+    /// Returns the count that satisfied it, or the last count on timeout.
+    ///
+    /// Use it to learn when someone starts or stops listening:
+    /// `tx.wait_receivers(|n| n > 0, Some(timeout))`.
+    pub fn wait_receivers(
+        &self,
+        done: impl FnMut(usize) -> bool,
+        timeout: Option<Duration>,
+    ) -> Result<usize, usize> {
+        self.source.wait_receivers(done, timeout)
+    }
+
+    /// A handle that can attach and detach receivers without keeping this
+    /// source alive as a sender.
+    pub fn downgrade(&self) -> WeakSender<T> {
+        WeakSender {
+            source: Arc::clone(&self.source),
+        }
+    }
+
+    /// Brings the lane cache in line with the source's target set.
+    #[inline(always)]
+    fn sync(&self) {
+        let generation = self.source.generation.load(Ordering::Acquire);
+        if self.cache.borrow().generation != generation {
+            self.refresh();
+        }
+    }
+
+    #[cold]
+    fn refresh(&self) {
+        let mut cache = self.cache.borrow_mut();
+        let targets = lock(&self.source.targets);
+        let generation = self.source.generation.load(Ordering::Acquire);
+        let old = std::mem::take(&mut cache.targets);
+        let mut next = Vec::with_capacity(targets.len());
+        let mut old: Vec<Option<Target<T>>> = old.into_iter().map(Some).collect();
+        for inbox in targets.iter() {
+            let kept = old
+                .iter_mut()
+                .find(|t| t.as_ref().is_some_and(|t| Arc::ptr_eq(&t.inbox, inbox)))
+                .and_then(Option::take);
+            match kept {
+                Some(t) => next.push(t),
+                None => {
+                    if let Some(lane) = inbox.open_lane() {
+                        next.push(Target {
+                            inbox: Arc::clone(inbox),
+                            lane,
+                        });
+                    }
+                }
+            }
+        }
+        drop(targets);
+        for t in old.into_iter().flatten() {
+            retire(&t);
+        }
+        cache.targets = next;
+        cache.generation = generation;
+    }
+
+    /// Sends `msg` to every attached receiver, waiting for room in `Block`
+    /// receivers (at most their policy timeout).
+    ///
+    /// # Panics
+    ///
+    /// If `T::clone` sends on this same handle (re-entrancy).
+    pub fn send(&self, msg: T) -> Result<(), SendError<T>>
+    where
+        T: Clone,
+    {
+        self.deliver(msg, Wait::Until(None))
+    }
+
+    /// Like [`send`](Self::send) but never waits: a full `Block` receiver
+    /// counts as missed.
+    pub fn try_send(&self, msg: T) -> Result<(), SendError<T>>
+    where
+        T: Clone,
+    {
+        self.deliver(msg, Wait::Never)
+    }
+
+    /// Like [`send`](Self::send), waiting at most `timeout` in total.
+    pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendError<T>>
+    where
+        T: Clone,
+    {
+        self.deliver(msg, Wait::Until(Some(Instant::now() + timeout)))
+    }
+
+    /// Sends every item of `msgs` as [`send`](Self::send) would, checking for
+    /// sleeping receivers once per batch instead of once per message.
+    ///
+    /// Stops at the first item that fails and returns it in the error; items
+    /// before it were delivered. Pass `iter.by_ref()` to keep the rest.
+    /// Returns how many items were sent.
+    pub fn send_iter<I>(&self, msgs: I) -> Result<usize, SendError<T>>
+    where
+        T: Clone,
+        I: IntoIterator<Item = T>,
+    {
+        self.sync();
+        let cache = self.cache.borrow();
+        let mut sent = 0;
+        let mut outcome = Ok(());
+        for msg in msgs {
+            if let Err(e) = self.deliver_to(&cache.targets, msg, Wait::Until(None), false) {
+                outcome = Err(e);
+                break;
+            }
+            sent += 1;
+        }
+        for t in &cache.targets {
+            wake_receiver(t);
+        }
+        outcome.map(|()| sent)
+    }
+
+    #[inline]
+    fn deliver(&self, msg: T, wait: Wait) -> Result<(), SendError<T>>
+    where
+        T: Clone,
+    {
+        self.sync();
+        let cache = self.cache.borrow();
+        self.deliver_to(&cache.targets, msg, wait, true)
+    }
+
+    #[inline]
+    fn deliver_to(
+        &self,
+        targets: &[Target<T>],
+        msg: T,
+        wait: Wait,
+        wake: bool,
+    ) -> Result<(), SendError<T>>
+    where
+        T: Clone,
+    {
+        let Some((last, rest)) = targets.split_last() else {
+            return Err(SendError::Disconnected(msg));
+        };
+        let mut missed = 0;
+        let mut handed_back = None;
+        for t in rest {
+            if let Err(m) = push(t, msg.clone(), wait, wake) {
+                missed += 1;
+                handed_back.get_or_insert(m);
+            }
+        }
+        if let Err(m) = push(last, msg, wait, wake) {
+            missed += 1;
+            handed_back = Some(m);
+        }
+        match handed_back {
+            None => Ok(()),
+            Some(msg) => Err(SendError::Full { msg, missed }),
+        }
+    }
+}
+
+/// Pushes one message into one lane according to the receiver's policy.
+/// `Err` hands the message back when it could not be queued.
+#[inline(always)]
+fn push<T>(t: &Target<T>, msg: T, wait: Wait, wake: bool) -> Result<(), T> {
+    let result = match t.inbox.config.policy {
+        Policy::DropOldest => {
+            // The evicted message (if any) is dropped here, outside the ring.
+            drop(t.lane.push_overwrite(msg));
+            Ok(())
+        }
+        Policy::Reject => t.lane.try_push(msg).inspect_err(|_| t.lane.count_rejected()),
+        Policy::Block { timeout } => match t.lane.try_push(msg) {
+            Ok(()) => Ok(()),
+            Err(msg) => match wait {
+                Wait::Never => Err(msg),
+                Wait::Until(deadline) => {
+                    let policy_deadline = timeout.map(|d| Instant::now() + d);
+                    let deadline = match (deadline, policy_deadline) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    push_blocking(t, msg, deadline)
+                }
+            },
+        },
+    };
+    if wake && result.is_ok() {
+        wake_receiver(t);
+    }
+    result
+}
+
+#[inline(always)]
+fn wake_receiver<T>(t: &Target<T>) {
+    light_fence();
+    t.inbox.wait.wake();
+}
+
+#[cold]
+fn push_blocking<T>(t: &Target<T>, mut msg: T, deadline: Option<Instant>) -> Result<(), T> {
+    let backoff = Backoff::new();
+    loop {
+        if t.inbox.closed.load(Ordering::Acquire) {
+            // The receiver is gone: the message has nowhere to go, and the
+            // sender will drop this target at its next sync.
+            return Ok(());
+        }
+        msg = match t.lane.try_push(msg) {
+            Ok(()) => return Ok(()),
+            Err(m) => m,
+        };
+        // A sleeping receiver must see what is already queued before we sleep.
+        wake_receiver(t);
+        if !backoff.is_completed() {
+            spin_step(&backoff);
+            continue;
+        }
+        let waiter = &t.lane.producer().wait;
+        waiter.arm_thread();
+        if t.inbox.closed.load(Ordering::Acquire) {
+            waiter.disarm();
+            return Ok(());
+        }
+        msg = match t.lane.try_push(msg) {
+            Ok(()) => {
+                waiter.disarm();
+                return Ok(());
+            }
+            Err(m) => m,
+        };
+        match deadline {
+            None => thread::park(),
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    waiter.disarm();
+                    return Err(msg);
+                }
+                park_timeout(d - now);
+            }
+        }
+        waiter.disarm();
+    }
+}
+
+#[cfg(not(dndm_loom))]
+fn park_timeout(d: Duration) {
+    thread::park_timeout(d);
+}
+
+#[cfg(dndm_loom)]
+fn park_timeout(_: Duration) {
+    // loom has no clock: a timed park is a yield, then the caller re-checks.
+    thread::yield_now();
+}
+
+/// A sender handle is done with a lane: mark it and let the receiver know.
+fn retire<T>(t: &Target<T>) {
+    t.lane.producer().gone.store(true, Ordering::Release);
+    wake_receiver(t);
+}
+
+impl<T> Default for Sender<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.source.senders.fetch_add(1, Ordering::AcqRel);
+        Self::with_source(Arc::clone(&self.source))
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        for t in &self.cache.get_mut().targets {
+            retire(t);
+        }
+        if self.source.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.source.close();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("receivers", &self.receiver_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Attaches and detaches receivers of a sender without counting as one.
+///
+/// The linker holds these: a source whose last [`Sender`] is gone refuses
+/// new receivers and has already detached the old ones.
+pub struct WeakSender<T> {
+    source: Arc<Source<T>>,
+}
+
+impl<T> WeakSender<T> {
+    /// See [`Sender::attach`].
+    pub fn attach(&self, inlet: &Inlet<T>) -> Result<bool, AttachError> {
+        self.source.attach(&inlet.inbox)
+    }
+
+    /// See [`Sender::detach`].
+    pub fn detach(&self, inlet: &Inlet<T>) -> bool {
+        self.source.detach(&inlet.inbox)
+    }
+
+    /// See [`Sender::receiver_count`].
+    pub fn receiver_count(&self) -> usize {
+        self.source.receivers.load(Ordering::Acquire)
+    }
+
+    /// How many [`Sender`] handles of this source are alive.
+    pub fn sender_count(&self) -> usize {
+        self.source.senders.load(Ordering::Acquire)
+    }
+
+    /// See [`Sender::wait_receivers`].
+    pub fn wait_receivers(
+        &self,
+        done: impl FnMut(usize) -> bool,
+        timeout: Option<Duration>,
+    ) -> Result<usize, usize> {
+        self.source.wait_receivers(done, timeout)
+    }
+}
+
+impl<T> Clone for WeakSender<T> {
+    fn clone(&self) -> Self {
+        Self {
+            source: Arc::clone(&self.source),
+        }
+    }
+}
+
+impl<T> fmt::Debug for WeakSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakSender")
+            .field("senders", &self.sender_count())
+            .field("receivers", &self.receiver_count())
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Receiver
+
+struct ReceiverCache<T> {
+    generation: usize,
+    lanes: Vec<Arc<Lane<T>>>,
+    cursor: usize,
+}
+
+/// The receiving half: takes messages from every attached sender.
+///
+/// `Send` but not `Sync`: one consumer at a time. Messages of one sender
+/// handle arrive in the order they were sent; lanes of different senders are
+/// served round-robin.
+///
+/// When every sender is gone and no [`Inlet`] is alive, the receiver drains
+/// what is queued and then reports disconnection. Dropping it detaches it
+/// from every sender at once and drops what was queued.
+pub struct Receiver<T> {
+    inbox: Arc<Inbox<T>>,
+    cache: RefCell<ReceiverCache<T>>,
+}
+
+impl<T> Receiver<T> {
+    /// A receiver with no sender yet; attach senders through
+    /// [`inlet`](Self::inlet).
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        let config = config.validate()?;
+        Ok(Self {
+            inbox: Arc::new(Inbox::new(config)),
+            cache: RefCell::new(ReceiverCache {
+                generation: usize::MAX,
+                lanes: Vec::new(),
+                cursor: 0,
+            }),
+        })
+    }
+
+    /// A handle through which senders attach to this receiver. While any
+    /// inlet is alive the receiver does not report disconnection.
+    pub fn inlet(&self) -> Inlet<T> {
+        Inlet::new(Arc::clone(&self.inbox))
+    }
+
+    /// This receiver's configuration.
+    pub fn config(&self) -> Config {
+        self.inbox.config
+    }
+
+    /// Counters: received, dropped, rejected, queued.
+    pub fn stats(&self) -> Stats {
+        self.inbox.stats()
+    }
+
+    /// Takes a message if one is queued.
+    #[inline]
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut cache = self.cache.borrow_mut();
+        if let Some(v) = self.poll_lanes(&mut cache) {
+            return Ok(v);
+        }
+        self.idle(&mut cache)
+    }
+
+    #[inline(always)]
+    fn poll_lanes(&self, cache: &mut ReceiverCache<T>) -> Option<T> {
+        let generation = self.inbox.generation.load(Ordering::Acquire);
+        if cache.generation != generation {
+            self.refresh(cache);
+        }
+        let n = cache.lanes.len();
+        let mut i = cache.cursor;
+        for _ in 0..n {
+            if i >= n {
+                i = 0;
+            }
+            let lane = &cache.lanes[i];
+            if let Some(v) = lane.try_pop() {
+                cache.cursor = i + 1;
+                let received = &self.inbox.received;
+                received.store(received.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                // A producer blocked on this full lane now has room.
+                light_fence();
+                lane.producer().wait.wake();
+                return Some(v);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Nothing was queued: retire finished lanes and decide between `Empty`
+    /// and `Disconnected`.
+    #[cold]
+    fn idle(&self, cache: &mut ReceiverCache<T>) -> Result<T, TryRecvError> {
+        // Feeders first: their release pairs with this acquire, so after it
+        // every message sent before the last detach is visible in the lanes.
+        let no_feeders = self.inbox.feeders.load(Ordering::Acquire) == 0;
+        if cache
+            .lanes
+            .iter()
+            .any(|l| l.producer().gone.load(Ordering::Acquire) && l.is_empty())
+        {
+            self.retire_lanes(cache);
+        }
+        if no_feeders {
+            if let Some(v) = self.poll_lanes(cache) {
+                return Ok(v);
+            }
+            return Err(TryRecvError::Disconnected);
+        }
+        Err(TryRecvError::Empty)
+    }
+
+    #[cold]
+    fn refresh(&self, cache: &mut ReceiverCache<T>) {
+        let lanes = lock(&self.inbox.lanes);
+        cache.generation = self.inbox.generation.load(Ordering::Acquire);
+        cache.lanes.clone_from(&lanes);
+    }
+
+    #[cold]
+    fn retire_lanes(&self, cache: &mut ReceiverCache<T>) {
+        let mut lanes = lock(&self.inbox.lanes);
+        lanes.retain(|l| {
+            // `gone` first: no push can follow it, so empty stays empty.
+            let done = l.producer().gone.load(Ordering::Acquire) && l.is_empty();
+            if done {
+                self.inbox
+                    .retired_dropped
+                    .fetch_add(l.dropped(), Ordering::Relaxed);
+                self.inbox
+                    .retired_rejected
+                    .fetch_add(l.rejected(), Ordering::Relaxed);
+            }
+            !done
+        });
+        cache.generation = self.inbox.generation.load(Ordering::Acquire);
+        cache.lanes.clone_from(&lanes);
+        cache.cursor = 0;
+    }
+
+    /// Waits for a message; `Err` once every sender is gone and the queue is
+    /// drained.
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.recv_deadline(None).map_err(|_| RecvError)
+    }
+
+    /// Waits at most `timeout` for a message.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_deadline(Some(Instant::now() + timeout))
+    }
+
+    fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let backoff = Backoff::new();
+        loop {
+            match self.try_recv() {
+                Ok(v) => return Ok(v),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            if !backoff.is_completed() {
+                spin_step(&backoff);
+                continue;
+            }
+            self.inbox.wait.arm_thread();
+            match self.try_recv() {
+                Ok(v) => {
+                    self.inbox.wait.disarm();
+                    return Ok(v);
+                }
+                Err(TryRecvError::Disconnected) => {
+                    self.inbox.wait.disarm();
+                    return Err(RecvTimeoutError::Disconnected);
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            match deadline {
+                None => thread::park(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        self.inbox.wait.disarm();
+                        return Err(RecvTimeoutError::Timeout);
+                    }
+                    park_timeout(d - now);
+                }
+            }
+            self.inbox.wait.disarm();
+        }
+    }
+
+    /// Waits for at least one message, then moves up to `max` queued
+    /// messages into `buf`. Returns how many were moved.
+    pub fn recv_batch(&self, buf: &mut Vec<T>, max: usize) -> Result<usize, RecvError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        buf.push(self.recv()?);
+        let mut n = 1;
+        while n < max {
+            match self.try_recv() {
+                Ok(v) => {
+                    buf.push(v);
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(n)
+    }
+
+    /// An iterator over the messages queued now; it never waits.
+    pub fn drain(&self) -> Drain<'_, T> {
+        Drain { rx: self }
+    }
+
+    /// A blocking iterator that ends when every sender is gone.
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// Waits for a message without blocking the thread: an executor-agnostic
+    /// future (any executor, or none: see the crate docs).
+    pub fn recv_async(&self) -> RecvFuture<'_, T> {
+        RecvFuture { rx: self }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let sources = {
+            let mut sources = lock(&self.inbox.sources);
+            self.inbox.closed.store(true, Ordering::Release);
+            std::mem::take(&mut *sources)
+        };
+        for source in &sources {
+            source.detach_closed(&self.inbox);
+        }
+        let lanes = std::mem::take(&mut *lock(&self.inbox.lanes));
+        for lane in &lanes {
+            // Free queued messages now, and release producers blocked on us.
+            while lane.try_pop().is_some() {}
+            light_fence();
+            lane.producer().wait.wake();
+        }
+    }
+}
+
+impl<T> Source<T> {
+    /// The inbox was closed and already forgot this source.
+    fn detach_closed(&self, inbox: &Arc<Inbox<T>>) {
+        let mut targets = lock(&self.targets);
+        if let Some(i) = targets.iter().position(|t| Arc::ptr_eq(t, inbox)) {
+            targets.swap_remove(i);
+            inbox.feeders.fetch_sub(1, Ordering::AcqRel);
+            self.set_changed(&targets);
+        }
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("config", &self.inbox.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+/// Blocking iterator: see [`Receiver::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+/// Non-blocking iterator: see [`Receiver::drain`].
+#[derive(Debug)]
+pub struct Drain<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Drain<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// The future of [`Receiver::recv_async`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct RecvFuture<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Future for RecvFuture<'_, T> {
+    type Output = Result<T, RecvError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let rx = self.rx;
+        let attempt = |rx: &Receiver<T>| match rx.try_recv() {
+            Ok(v) => Some(Ok(v)),
+            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => None,
+        };
+        if let Some(r) = attempt(rx) {
+            return Poll::Ready(r);
+        }
+        rx.inbox.wait.arm_task(cx.waker());
+        match attempt(rx) {
+            Some(r) => {
+                rx.inbox.wait.disarm();
+                Poll::Ready(r)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Inlet
+
+/// Where senders attach to a receiver, held apart from the receiver itself
+/// (the linker keeps one per interest). While an inlet is alive the receiver
+/// expects more senders and does not report disconnection.
+pub struct Inlet<T> {
+    inbox: Arc<Inbox<T>>,
+}
+
+impl<T> Inlet<T> {
+    fn new(inbox: Arc<Inbox<T>>) -> Self {
+        inbox.feeders.fetch_add(1, Ordering::AcqRel);
+        Self { inbox }
+    }
+
+    /// True once the receiver was dropped.
+    pub fn is_closed(&self) -> bool {
+        self.inbox.closed.load(Ordering::Acquire)
+    }
+
+    /// The receiver's counters.
+    pub fn stats(&self) -> Stats {
+        self.inbox.stats()
+    }
+
+    /// The receiver's configuration.
+    pub fn config(&self) -> Config {
+        self.inbox.config
+    }
+
+    /// True if both inlets lead to the same receiver.
+    pub fn same_receiver(&self, other: &Inlet<T>) -> bool {
+        Arc::ptr_eq(&self.inbox, &other.inbox)
+    }
+}
+
+impl<T> Clone for Inlet<T> {
+    fn clone(&self) -> Self {
+        Self::new(Arc::clone(&self.inbox))
+    }
+}
+
+impl<T> Drop for Inlet<T> {
+    fn drop(&mut self) {
+        self.inbox.lose_feeder();
+    }
+}
+
+impl<T> fmt::Debug for Inlet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inlet")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

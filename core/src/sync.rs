@@ -1,0 +1,177 @@
+//! The synchronisation shim: the only module in dndm that names `std::sync`
+//! atomics, `Arc`, `Mutex`, `UnsafeCell` and thread parking.
+//!
+//! Built normally it re-exports std; built with `RUSTFLAGS="--cfg dndm_loom"`
+//! it re-exports [loom](https://docs.rs/loom)'s model-checked types instead,
+//! so every crate that goes through this module is model-checked by the same
+//! switch. Other dndm crates use it as `dndm_core::sync`.
+//!
+//! It also provides the asymmetric fence pair ([`light_fence`] and
+//! [`heavy_fence`]) on which the channel's wake-up protocol rests.
+#![allow(
+    clippy::disallowed_types,
+    reason = "this module is the one place allowed to name std's sync types"
+)]
+
+#[cfg(not(dndm_loom))]
+pub use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak, atomic};
+#[cfg(not(dndm_loom))]
+pub use std::thread;
+
+#[cfg(dndm_loom)]
+pub use loom::sync::{Arc, Condvar, Mutex, MutexGuard, atomic};
+#[cfg(dndm_loom)]
+pub use loom::thread;
+
+/// loom has no `Weak`; under loom the channel never needs one, so this alias
+/// only keeps signatures compiling.
+#[cfg(dndm_loom)]
+pub type Weak<T> = std::sync::Weak<T>;
+
+pub use crossbeam_utils::CachePadded;
+
+/// An `UnsafeCell` whose accesses loom can track.
+///
+/// Accesses go through closures so that, under loom, each read or write is
+/// checked against concurrent accesses.
+#[derive(Debug)]
+pub struct UnsafeCell<T>(
+    #[cfg(not(dndm_loom))] std::cell::UnsafeCell<T>,
+    #[cfg(dndm_loom)] loom::cell::UnsafeCell<T>,
+);
+
+impl<T> UnsafeCell<T> {
+    /// Wraps `value`.
+    #[cfg(not(dndm_loom))]
+    pub const fn new(value: T) -> Self {
+        Self(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Wraps `value`.
+    #[cfg(dndm_loom)]
+    pub fn new(value: T) -> Self {
+        Self(loom::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a shared raw pointer to the contents.
+    #[inline(always)]
+    pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        #[cfg(not(dndm_loom))]
+        return f(self.0.get());
+        #[cfg(dndm_loom)]
+        return self.0.with(f);
+    }
+
+    /// Runs `f` with a mutable raw pointer to the contents.
+    #[inline(always)]
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(not(dndm_loom))]
+        return f(self.0.get());
+        #[cfg(dndm_loom)]
+        return self.0.with_mut(f);
+    }
+}
+
+/// One step of a bounded spin: a CPU hint outside loom, a scheduler yield
+/// inside it (loom must see every spin iteration as a yield point).
+#[inline]
+pub fn spin_step(backoff: &crossbeam_utils::Backoff) {
+    #[cfg(not(dndm_loom))]
+    backoff.snooze();
+    #[cfg(dndm_loom)]
+    {
+        let _ = backoff;
+        loom::thread::yield_now();
+    }
+}
+
+/// The cheap half of an asymmetric store→load fence, for the hot path.
+///
+/// Pattern: one side does `store(A); light_fence(); load(B)`, the other does
+/// `store(B); heavy_fence(); load(A)`. Then at least one of the two loads
+/// sees the other side's store. On Linux `heavy_fence` asks the kernel to run
+/// a full barrier on every running thread of the process
+/// (`membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`), so `light_fence` only
+/// has to stop the compiler from reordering. Where that is unavailable both
+/// halves are full `SeqCst` fences, which is always correct.
+#[inline(always)]
+pub fn light_fence() {
+    #[cfg(all(target_os = "linux", not(dndm_loom)))]
+    {
+        if membarrier::available() {
+            atomic::compiler_fence(atomic::Ordering::SeqCst);
+            return;
+        }
+    }
+    atomic::fence(atomic::Ordering::SeqCst);
+}
+
+/// The expensive half of the asymmetric fence: see [`light_fence`]. Used only
+/// on slow paths (a thread about to sleep).
+#[inline]
+pub fn heavy_fence() {
+    #[cfg(all(target_os = "linux", not(dndm_loom)))]
+    {
+        if membarrier::available() && membarrier::barrier() {
+            return;
+        }
+    }
+    atomic::fence(atomic::Ordering::SeqCst);
+}
+
+/// Whether [`light_fence`] is a compiler-only fence on this machine.
+pub fn asymmetric_fences() -> bool {
+    #[cfg(all(target_os = "linux", not(dndm_loom)))]
+    return membarrier::available();
+    #[cfg(not(all(target_os = "linux", not(dndm_loom))))]
+    return false;
+}
+
+#[cfg(all(target_os = "linux", not(dndm_loom)))]
+mod membarrier {
+    //! `membarrier(2)` with the private expedited command.
+    #![allow(
+        clippy::disallowed_types,
+        reason = "a process-wide, set-once flag: loom never runs this module"
+    )]
+    use std::sync::OnceLock;
+
+    const CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+    const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
+
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+
+    /// Registers the process once; true when expedited barriers work.
+    #[inline(always)]
+    pub(super) fn available() -> bool {
+        *AVAILABLE.get_or_init(|| {
+            if std::env::var_os("DNDM_NO_MEMBARRIER").is_some() {
+                return false;
+            }
+            // SAFETY: membarrier takes two integer arguments and a CPU id, reads
+            // no user memory and has no effect besides registering the process.
+            let registered = unsafe {
+                libc::syscall(
+                    libc::SYS_membarrier,
+                    CMD_REGISTER_PRIVATE_EXPEDITED,
+                    0 as libc::c_uint,
+                    0 as libc::c_int,
+                )
+            } == 0;
+            registered && barrier()
+        })
+    }
+
+    /// Runs a full memory barrier on every running thread of this process.
+    pub(super) fn barrier() -> bool {
+        // SAFETY: as above; the command only issues barriers on other CPUs.
+        unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                CMD_PRIVATE_EXPEDITED,
+                0 as libc::c_uint,
+                0 as libc::c_int,
+            ) == 0
+        }
+    }
+}

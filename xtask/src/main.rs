@@ -1,0 +1,227 @@
+//! `cargo xtask …`: the one entry point for dndm's automation.
+//!
+//! Every command shells out to `cargo` with the same flags CI uses, so that
+//! `cargo xtask ci` on a laptop is exactly what gates a merge.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod layers;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci                      everything CI runs: fmt, clippy, layers, docs, tests, loom, bench smoke
+  test                    the workspace tests (unit, integration, doc)
+  loom                    the loom models (RUSTFLAGS=--cfg dndm_loom, preemption bound 2)
+  layers                  fail when a crate depends on one it must not (see ARCHITECTURE.md)
+  bench [--quick] [CRATE…] criterion benches, then a table and target/bench-report.tsv
+  demo                    the in-process sensor pipeline, printing live rates
+  fuzz [--time SECS] [TARGET…]  the codec fuzz targets (installs cargo-fuzz when missing)
+";
+
+/// What a failed step reports: which command, and why.
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return ExitCode::FAILURE;
+    };
+    let started = Instant::now();
+    let outcome = match cmd.as_str() {
+        "ci" => ci(),
+        "test" => test(),
+        "loom" => loom(),
+        "layers" => layers::check(&workspace_root()),
+        "bench" => bench::run(rest),
+        "demo" => demo(),
+        "fuzz" => fuzz(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n{USAGE}")),
+    };
+    match outcome {
+        Ok(()) => {
+            eprintln!(
+                "xtask {cmd}: ok in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("xtask {cmd}: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+pub(crate) fn workspace_root() -> PathBuf {
+    let manifest = env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("xtask"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Where cargo puts build output for this workspace.
+pub(crate) fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// A `cargo` command run from the workspace root.
+pub(crate) fn cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Runs `cmd`, echoing it first; a non-zero exit is an error naming the command.
+pub(crate) fn run(cmd: &mut Command) -> Result {
+    let shown = format!("{cmd:?}");
+    eprintln!("$ {shown}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} exited with {status}"))
+    }
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result) -> Result {
+    eprintln!("\n==> {name}");
+    let t = Instant::now();
+    f().map_err(|e| format!("{name}: {e}"))?;
+    eprintln!("<== {name}: ok in {:.1}s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn ci() -> Result {
+    step("fmt", || run(cargo().args(["fmt", "--all", "--", "--check"])))?;
+    step("clippy", || {
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step("layers", || layers::check(&workspace_root()))?;
+    step("docs", || {
+        run(cargo()
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"))
+    })?;
+    step("test", test)?;
+    step("loom", loom)?;
+    step("bench smoke", || {
+        // Criterion runs every benchmark once when not invoked by `cargo bench`.
+        run(cargo().args(["test", "--workspace", "--benches", "--locked"]))
+    })?;
+    Ok(())
+}
+
+fn test() -> Result {
+    run(cargo().args(["test", "--workspace", "--locked"]))
+}
+
+/// Crates with a `tests/loom.rs`, as (package name, folder).
+fn loom_crates() -> Vec<(String, String)> {
+    layers::members(&workspace_root())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.dir.join("tests/loom.rs").is_file())
+        .map(|m| (m.name, m.folder))
+        .collect()
+}
+
+fn loom() -> Result {
+    let crates = loom_crates();
+    if crates.is_empty() {
+        return Err("no crate has tests/loom.rs".into());
+    }
+    let mut cmd = cargo();
+    cmd.args(["test", "--release", "--locked", "--test", "loom"]);
+    for (name, _) in &crates {
+        cmd.args(["-p", name]);
+    }
+    // A separate target dir: loom's cfg rebuilds everything, and must not evict normal builds.
+    cmd.env("CARGO_TARGET_DIR", target_dir().join("loom"))
+        .env("RUSTFLAGS", "--cfg dndm_loom")
+        .env(
+            "LOOM_MAX_PREEMPTIONS",
+            env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".into()),
+        );
+    run(&mut cmd)
+}
+
+fn demo() -> Result {
+    run(cargo().args(["run", "--release", "--package", "dndm", "--example", "demo"]))
+}
+
+fn fuzz(args: &[String]) -> Result {
+    let mut secs: u64 = 60;
+    let mut targets = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--time" => {
+                let v = it.next().ok_or("--time needs a number of seconds")?;
+                secs = v
+                    .parse()
+                    .map_err(|_| format!("--time takes whole seconds, got `{v}`"))?;
+            }
+            t => targets.push(t.to_string()),
+        }
+    }
+    let fuzz_dir = workspace_root().join("codec/fuzz");
+    if targets.is_empty() {
+        let dir = fuzz_dir.join("fuzz_targets");
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| format!("cannot list fuzz targets in {}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                if let Some(stem) = path.file_stem() {
+                    targets.push(stem.to_string_lossy().into_owned());
+                }
+            }
+        }
+        targets.sort();
+    }
+    let have_fuzz = cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_fuzz {
+        run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    for target in &targets {
+        run(cargo()
+            .args(["fuzz", "run", "--fuzz-dir"])
+            .arg(&fuzz_dir)
+            .arg(target)
+            .args(["--", &format!("-max_total_time={secs}"), "-print_final_stats=1"])
+            // cargo-fuzz needs nightly-only flags; the stable toolchain accepts them this way.
+            .env("RUSTC_BOOTSTRAP", "1"))?;
+    }
+    Ok(())
+}
