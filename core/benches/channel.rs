@@ -15,6 +15,10 @@ use dndm_core::{Config, bounded};
 
 /// A 64-byte message.
 #[derive(Clone, Copy)]
+#[allow(
+    dead_code,
+    reason = "the payload is moved, never inspected, as in a pipeline stage"
+)]
 struct Msg([u64; 8]);
 
 impl Msg {

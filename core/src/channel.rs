@@ -132,7 +132,7 @@ pub fn channel<T>(config: Config) -> Result<(Sender<T>, Receiver<T>), ConfigErro
     let rx = Receiver::new(config)?;
     let tx = Sender::new();
     // A fresh source and a fresh inbox always attach.
-    let _ = tx.source.attach(&rx.inbox);
+    let _ = Source::attach(&tx.source, &rx.inbox);
     Ok((tx, rx))
 }
 
@@ -189,9 +189,9 @@ impl<T> Source<T> {
     }
 
     /// Returns `Ok(false)` when already attached.
-    fn attach(self: &Arc<Self>, inbox: &Arc<Inbox<T>>) -> Result<bool, AttachError> {
-        let mut targets = lock(&self.targets);
-        if self.senders.load(Ordering::Acquire) == 0 {
+    fn attach(this: &Arc<Self>, inbox: &Arc<Inbox<T>>) -> Result<bool, AttachError> {
+        let mut targets = lock(&this.targets);
+        if this.senders.load(Ordering::Acquire) == 0 {
             return Err(AttachError::SenderClosed);
         }
         if targets.iter().any(|t| Arc::ptr_eq(t, inbox)) {
@@ -202,40 +202,40 @@ impl<T> Source<T> {
             if inbox.closed.load(Ordering::Acquire) {
                 return Err(AttachError::ReceiverClosed);
             }
-            sources.push(Arc::clone(self));
+            sources.push(Arc::clone(this));
         }
         inbox.feeders.fetch_add(1, Ordering::AcqRel);
         targets.push(Arc::clone(inbox));
-        self.set_changed(&targets);
+        this.set_changed(&targets);
         Ok(true)
     }
 
     /// Removes `inbox` from the targets; `true` if it was attached.
-    fn detach(self: &Arc<Self>, inbox: &Arc<Inbox<T>>) -> bool {
+    fn detach(this: &Arc<Self>, inbox: &Arc<Inbox<T>>) -> bool {
         let removed = {
-            let mut targets = lock(&self.targets);
+            let mut targets = lock(&this.targets);
             let Some(i) = targets.iter().position(|t| Arc::ptr_eq(t, inbox)) else {
                 return false;
             };
             targets.swap_remove(i);
-            self.set_changed(&targets);
+            this.set_changed(&targets);
             true
         };
-        lock(&inbox.sources).retain(|s| !Arc::ptr_eq(s, self));
+        lock(&inbox.sources).retain(|s| !Arc::ptr_eq(s, this));
         inbox.lose_feeder();
         removed
     }
 
     /// The last sender handle is gone: detach from every inbox.
-    fn close(self: &Arc<Self>) {
+    fn close(this: &Arc<Self>) {
         let targets = {
-            let mut targets = lock(&self.targets);
+            let mut targets = lock(&this.targets);
             let taken = std::mem::take(&mut *targets);
-            self.set_changed(&targets);
+            this.set_changed(&targets);
             taken
         };
         for inbox in targets {
-            lock(&inbox.sources).retain(|s| !Arc::ptr_eq(s, self));
+            lock(&inbox.sources).retain(|s| !Arc::ptr_eq(s, this));
             inbox.lose_feeder();
         }
     }
@@ -382,19 +382,19 @@ impl<T> Sender<T> {
 
     /// Attaches the receiver behind `inlet`; `Ok(false)` if already attached.
     pub fn attach(&self, inlet: &Inlet<T>) -> Result<bool, AttachError> {
-        self.source.attach(&inlet.inbox)
+        Source::attach(&self.source, &inlet.inbox)
     }
 
     /// Detaches the receiver behind `inlet`; `true` if it was attached.
     pub fn detach(&self, inlet: &Inlet<T>) -> bool {
-        self.source.detach(&inlet.inbox)
+        Source::detach(&self.source, &inlet.inbox)
     }
 
     /// A new receiver attached to this sender (fan-out).
     pub fn subscribe(&self, config: Config) -> Result<Receiver<T>, ConfigError> {
         let rx = Receiver::new(config)?;
         // This handle is alive and the receiver is new, so attach succeeds.
-        let _ = self.source.attach(&rx.inbox);
+        let _ = Source::attach(&self.source, &rx.inbox);
         Ok(rx)
     }
 
@@ -572,12 +572,11 @@ impl<T> Sender<T> {
 #[inline(always)]
 fn push<T>(t: &Target<T>, msg: T, wait: Wait, wake: bool) -> Result<(), T> {
     let result = match t.inbox.config.policy {
-        Policy::DropOldest => {
-            // The evicted message (if any) is dropped here, outside the ring.
-            drop(t.lane.push_overwrite(msg));
-            Ok(())
-        }
-        Policy::Reject => t.lane.try_push(msg).inspect_err(|_| t.lane.count_rejected()),
+        Policy::DropOldest => t.lane.push_overwrite(msg),
+        Policy::Reject => t
+            .lane
+            .try_push(msg)
+            .inspect_err(|_| t.lane.count_rejected()),
         Policy::Block { timeout } => match t.lane.try_push(msg) {
             Ok(()) => Ok(()),
             Err(msg) => match wait {
@@ -688,7 +687,7 @@ impl<T> Drop for Sender<T> {
             retire(t);
         }
         if self.source.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.source.close();
+            Source::close(&self.source);
         }
     }
 }
@@ -712,12 +711,12 @@ pub struct WeakSender<T> {
 impl<T> WeakSender<T> {
     /// See [`Sender::attach`].
     pub fn attach(&self, inlet: &Inlet<T>) -> Result<bool, AttachError> {
-        self.source.attach(&inlet.inbox)
+        Source::attach(&self.source, &inlet.inbox)
     }
 
     /// See [`Sender::detach`].
     pub fn detach(&self, inlet: &Inlet<T>) -> bool {
-        self.source.detach(&inlet.inbox)
+        Source::detach(&self.source, &inlet.inbox)
     }
 
     /// See [`Sender::receiver_count`].

@@ -22,7 +22,10 @@ impl fmt::Display for ConfigError {
         match self {
             Self::ZeroCapacity => f.write_str("channel capacity must be at least 1"),
             Self::CapacityTooLarge { requested, max } => {
-                write!(f, "channel capacity {requested} is above the limit of {max}")
+                write!(
+                    f,
+                    "channel capacity {requested} is above the limit of {max}"
+                )
             }
         }
     }

@@ -1,21 +1,18 @@
 //! A lane: the bounded ring between one sender handle and one receiver.
 //!
-//! Every slot carries a stamp that says whose turn it is, so the producer and
-//! the consumer never read an index the other one writes on the hot path: the
-//! cache line that carries a message also carries its "ready" bit.
+//! A lane has exactly one producer (a [`Sender`](crate::Sender) handle) and
+//! one consumer (a [`Receiver`](crate::Receiver)). Two ring flavours serve the
+//! receiver's policy:
 //!
-//! Positions encode `(lap, index)` as `lap * one_lap + index`, with
-//! `one_lap` the smallest power of two above the capacity, so the capacity
-//! is exact and no division is needed.
-//!
-//! * A slot whose stamp equals the producer position is free for it.
-//! * After a write the stamp is `position + 1`: full, ready for the consumer.
-//! * After a read the stamp is `position + one_lap`: free for the next lap.
-//!
-//! A lossless lane has exactly one producer and one consumer, and only the
-//! consumer moves `head`. An overwriting lane (the `DropOldest` policy) lets
-//! the producer evict the oldest message: producer and consumer then claim
-//! the head slot with a compare-and-swap, and the winner owns the value.
+//! * [`Fifo`] (policies `Block` and `Reject`): a Lamport ring. Each side
+//!   owns its index on its own cache line and keeps a cached copy of the
+//!   other side's index, so it reads the other line only when its cached
+//!   view says the ring is full (producer) or empty (consumer). A consumer
+//!   that lags behind takes many messages per look at `tail`.
+//! * [`Stamped`] (policy `DropOldest`): every slot carries a stamp that says
+//!   whose turn it is, so that the producer can evict the oldest message
+//!   while the consumer may be taking it; both claim the head slot with a
+//!   compare-and-swap and the winner owns the value.
 
 use std::mem::MaybeUninit;
 
@@ -25,26 +22,20 @@ use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{CachePadded, UnsafeCell, spin_step};
 use crate::wait::WaitSlot;
 
-struct Slot<T> {
-    stamp: AtomicUsize,
-    value: UnsafeCell<MaybeUninit<T>>,
-}
-
 pub(crate) struct Lane<T> {
-    /// Consumer position (also claimed by an evicting producer).
-    head: CachePadded<AtomicUsize>,
-    /// Producer position; written only by the producer.
-    tail: CachePadded<AtomicUsize>,
-    slots: Box<[Slot<T>]>,
-    cap: usize,
-    one_lap: usize,
-    overwrite: bool,
+    ring: Ring<T>,
     /// Producer-side state, on its own line: read by the consumer after every
     /// pop, written only when the producer goes to sleep or goes away.
     producer: CachePadded<ProducerSide>,
-    /// Messages this lane evicted (DropOldest) or refused (Reject); single writer.
+    /// Messages this lane evicted (DropOldest) or refused (Reject); the
+    /// producer is the only writer.
     dropped: CachePadded<AtomicU64>,
     rejected: AtomicU64,
+}
+
+enum Ring<T> {
+    Fifo(Fifo<T>),
+    Stamped(Stamped<T>),
 }
 
 pub(crate) struct ProducerSide {
@@ -54,37 +45,241 @@ pub(crate) struct ProducerSide {
     pub(crate) wait: WaitSlot,
 }
 
-// SAFETY: values of `T` are moved in by the producer and out by whoever wins
-// the slot (see the stamp protocol above); no `&T` is ever shared between
-// threads, so `T: Send` is enough.
-unsafe impl<T: Send> Send for Lane<T> {}
-// SAFETY: as above; all shared state is atomics or accessed under the
-// stamp protocol.
-unsafe impl<T: Send> Sync for Lane<T> {}
-
 impl<T> Lane<T> {
     pub(crate) fn new(cap: usize, overwrite: bool) -> Self {
         debug_assert!(cap > 0);
-        let one_lap = (cap + 1).next_power_of_two();
-        let slots = (0..cap)
-            .map(|i| Slot {
-                stamp: AtomicUsize::new(i),
-                value: UnsafeCell::new(MaybeUninit::uninit()),
-            })
-            .collect();
         Self {
-            head: CachePadded::new(AtomicUsize::new(0)),
-            tail: CachePadded::new(AtomicUsize::new(0)),
-            slots,
-            cap,
-            one_lap,
-            overwrite,
+            ring: if overwrite {
+                Ring::Stamped(Stamped::new(cap))
+            } else {
+                Ring::Fifo(Fifo::new(cap))
+            },
             producer: CachePadded::new(ProducerSide {
                 gone: AtomicBool::new(false),
                 wait: WaitSlot::new(),
             }),
             dropped: CachePadded::new(AtomicU64::new(0)),
             rejected: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn producer(&self) -> &ProducerSide {
+        &self.producer
+    }
+
+    /// Producer only. Appends `value`, or hands it back when the lane is full.
+    #[inline(always)]
+    pub(crate) fn try_push(&self, value: T) -> Result<(), T> {
+        match &self.ring {
+            Ring::Fifo(r) => r.try_push(value),
+            Ring::Stamped(r) => r.try_push(value),
+        }
+    }
+
+    /// Producer only. Appends `value`, evicting the oldest message when the
+    /// lane is full (a lane without overwriting hands `value` back instead).
+    #[inline]
+    pub(crate) fn push_overwrite(&self, value: T) -> Result<(), T> {
+        match &self.ring {
+            Ring::Fifo(r) => r.try_push(value),
+            Ring::Stamped(r) => {
+                if let Some(evicted) = r.push_overwrite(value) {
+                    self.dropped
+                        .store(self.dropped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    drop(evicted);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Consumer only. Takes the oldest message, if any.
+    #[inline(always)]
+    pub(crate) fn try_pop(&self) -> Option<T> {
+        match &self.ring {
+            Ring::Fifo(r) => r.try_pop(),
+            Ring::Stamped(r) => r.try_pop(),
+        }
+    }
+
+    /// Number of queued messages (a snapshot; exact when both ends are idle).
+    pub(crate) fn len(&self) -> usize {
+        match &self.ring {
+            Ring::Fifo(r) => r.len(),
+            Ring::Stamped(r) => r.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Producer only.
+    pub(crate) fn count_rejected(&self) {
+        self.rejected
+            .store(self.rejected.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// One side's index and its cached view of the other side's index.
+struct Side {
+    /// This side's position; the only writer is this side.
+    pos: AtomicUsize,
+    /// This side's last look at the other side's position (private to it).
+    cached: UnsafeCell<usize>,
+}
+
+/// A single-producer single-consumer Lamport ring with cached indices.
+struct Fifo<T> {
+    /// Consumer side: `pos` is the head.
+    consumer: CachePadded<Side>,
+    /// Producer side: `pos` is the tail.
+    producer: CachePadded<Side>,
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    mask: usize,
+    cap: usize,
+}
+
+// SAFETY: values of `T` move in through the producer and out through the
+// consumer; a slot is touched by one side at a time, handed over by the
+// release/acquire pair on `pos`. `cached` is private to one side. No `&T`
+// is shared, so `T: Send` suffices.
+unsafe impl<T: Send> Send for Fifo<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Fifo<T> {}
+
+impl<T> Fifo<T> {
+    fn new(cap: usize) -> Self {
+        let len = cap.next_power_of_two();
+        let side = || {
+            CachePadded::new(Side {
+                pos: AtomicUsize::new(0),
+                cached: UnsafeCell::new(0),
+            })
+        };
+        Self {
+            consumer: side(),
+            producer: side(),
+            slots: (0..len)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
+            mask: len - 1,
+            cap,
+        }
+    }
+
+    #[inline(always)]
+    fn try_push(&self, value: T) -> Result<(), T> {
+        let tail = self.producer.pos.load(Ordering::Relaxed);
+        // SAFETY: `cached` of the producer side is only touched by the producer.
+        let cached_head = self.producer.cached.with(|p| unsafe { *p });
+        if tail.wrapping_sub(cached_head) >= self.cap {
+            let head = self.consumer.pos.load(Ordering::Acquire);
+            // SAFETY: as above.
+            self.producer.cached.with_mut(|p| unsafe { *p = head });
+            if tail.wrapping_sub(head) >= self.cap {
+                return Err(value);
+            }
+        }
+        // SAFETY: `tail - head < cap`, so the slot is outside the consumer's
+        // readable range and the consumer finished with it (acquire on head).
+        self.slots[tail & self.mask].with_mut(|p| unsafe { (*p).write(value) });
+        self.producer
+            .pos
+            .store(tail.wrapping_add(1), Ordering::Release);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn try_pop(&self) -> Option<T> {
+        let head = self.consumer.pos.load(Ordering::Relaxed);
+        // SAFETY: `cached` of the consumer side is only touched by the consumer.
+        let cached_tail = self.consumer.cached.with(|p| unsafe { *p });
+        if head == cached_tail {
+            let tail = self.producer.pos.load(Ordering::Acquire);
+            // SAFETY: as above.
+            self.consumer.cached.with_mut(|p| unsafe { *p = tail });
+            if head == tail {
+                return None;
+            }
+        }
+        // SAFETY: `head < tail`: the producer wrote this slot before releasing
+        // `tail`, which we acquired, and will not touch it until we release
+        // `head + 1`.
+        let value = self.slots[head & self.mask].with(|p| unsafe { (*p).assume_init_read() });
+        self.consumer
+            .pos
+            .store(head.wrapping_add(1), Ordering::Release);
+        Some(value)
+    }
+
+    fn len(&self) -> usize {
+        let head = self.consumer.pos.load(Ordering::Acquire);
+        let tail = self.producer.pos.load(Ordering::Acquire);
+        tail.wrapping_sub(head).min(self.cap)
+    }
+}
+
+impl<T> Drop for Fifo<T> {
+    fn drop(&mut self) {
+        // Exclusive access: nobody else can push or pop any more.
+        while self.try_pop().is_some() {}
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+struct Slot<T> {
+    stamp: AtomicUsize,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// A ring of stamped slots whose producer may evict the oldest message.
+///
+/// Positions encode `(lap, index)` as `lap * one_lap + index`, with
+/// `one_lap` the smallest power of two above the capacity, so the capacity
+/// is exact. A slot whose stamp equals the producer position is free; after
+/// a write the stamp is `position + 1` (full); after a read it is
+/// `position + one_lap` (free for the next lap).
+struct Stamped<T> {
+    /// Consumer position, also claimed by an evicting producer.
+    head: CachePadded<AtomicUsize>,
+    /// Producer position; written only by the producer.
+    tail: CachePadded<AtomicUsize>,
+    slots: Box<[Slot<T>]>,
+    cap: usize,
+    one_lap: usize,
+}
+
+// SAFETY: a value is moved in by the producer and out by whoever wins the
+// slot (stamp protocol above); no `&T` is shared, so `T: Send` suffices.
+unsafe impl<T: Send> Send for Stamped<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Stamped<T> {}
+
+impl<T> Stamped<T> {
+    fn new(cap: usize) -> Self {
+        Self {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            slots: (0..cap)
+                .map(|i| Slot {
+                    stamp: AtomicUsize::new(i),
+                    value: UnsafeCell::new(MaybeUninit::uninit()),
+                })
+                .collect(),
+            cap,
+            one_lap: (cap + 1).next_power_of_two(),
         }
     }
 
@@ -104,13 +299,7 @@ impl<T> Lane<T> {
         }
     }
 
-    pub(crate) fn producer(&self) -> &ProducerSide {
-        &self.producer
-    }
-
-    /// Producer only. Appends `value`, or hands it back when the lane is full.
-    #[inline]
-    pub(crate) fn try_push(&self, value: T) -> Result<(), T> {
+    fn try_push(&self, value: T) -> Result<(), T> {
         let tail = self.tail.load(Ordering::Relaxed);
         let slot = self.slot(tail);
         if slot.stamp.load(Ordering::Acquire) != tail {
@@ -120,10 +309,8 @@ impl<T> Lane<T> {
         Ok(())
     }
 
-    /// Producer only, overwriting lanes only. Appends `value`, evicting the
-    /// oldest message when the lane is full; returns the evicted message.
-    pub(crate) fn push_overwrite(&self, value: T) -> Option<T> {
-        debug_assert!(self.overwrite);
+    /// Appends `value`, evicting and returning the oldest message if full.
+    fn push_overwrite(&self, value: T) -> Option<T> {
         let tail = self.tail.load(Ordering::Relaxed);
         let slot = self.slot(tail);
         let backoff = Backoff::new();
@@ -138,7 +325,12 @@ impl<T> Lane<T> {
             if stamp == oldest.wrapping_add(1)
                 && self
                     .head
-                    .compare_exchange(oldest, self.next(oldest), Ordering::AcqRel, Ordering::Relaxed)
+                    .compare_exchange(
+                        oldest,
+                        self.next(oldest),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
                     .is_ok()
             {
                 // SAFETY: winning the head CAS for `oldest` transfers ownership
@@ -146,8 +338,6 @@ impl<T> Lane<T> {
                 // longer claim it and the stamp still marks it full.
                 evicted = Some(slot.value.with(|p| unsafe { (*p).assume_init_read() }));
                 slot.stamp.store(tail, Ordering::Release);
-                self.dropped
-                    .store(self.dropped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 break;
             }
             // The consumer claimed the oldest message and is still moving it
@@ -164,33 +354,26 @@ impl<T> Lane<T> {
         // producer (the only one) owns it until the stamp is published.
         slot.value.with_mut(|p| unsafe { (*p).write(value) });
         slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
-        self.tail.store(self.next(tail), Ordering::Relaxed);
+        self.tail.store(self.next(tail), Ordering::Release);
     }
 
-    /// Consumer only. Takes the oldest message, if any.
-    #[inline]
-    pub(crate) fn try_pop(&self) -> Option<T> {
+    fn try_pop(&self) -> Option<T> {
         let backoff = Backoff::new();
         loop {
             let head = self.head.load(Ordering::Acquire);
             let slot = self.slot(head);
             let stamp = slot.stamp.load(Ordering::Acquire);
             if stamp == head.wrapping_add(1) {
-                if self.overwrite {
-                    if self
-                        .head
-                        .compare_exchange(head, self.next(head), Ordering::AcqRel, Ordering::Relaxed)
-                        .is_err()
-                    {
-                        // The producer evicted this message; look again.
-                        continue;
-                    }
-                } else {
-                    self.head.store(self.next(head), Ordering::Relaxed);
+                if self
+                    .head
+                    .compare_exchange(head, self.next(head), Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+                {
+                    // The producer evicted this message; look again.
+                    continue;
                 }
                 // SAFETY: the stamp says the slot holds the value written for
-                // `head`, and we own it: in a lossless lane we are the only one
-                // who moves `head`; in an overwriting lane we won the CAS.
+                // `head`, and winning the CAS made it ours.
                 let value = slot.value.with(|p| unsafe { (*p).assume_init_read() });
                 slot.stamp
                     .store(head.wrapping_add(self.one_lap), Ordering::Release);
@@ -199,14 +382,12 @@ impl<T> Lane<T> {
             if stamp == head {
                 return None;
             }
-            // Only in an overwriting lane: the producer moved `head` between
-            // our two loads; read it again.
+            // The producer moved `head` between our two loads; read it again.
             spin_step(&backoff);
         }
     }
 
-    /// Number of queued messages (a snapshot; exact when both ends are idle).
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         loop {
             let tail = self.tail.load(Ordering::SeqCst);
             let head = self.head.load(Ordering::SeqCst);
@@ -225,28 +406,9 @@ impl<T> Lane<T> {
             }
         }
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        let head = self.head.load(Ordering::Acquire);
-        self.slot(head).stamp.load(Ordering::Acquire) != head.wrapping_add(1)
-    }
-
-    pub(crate) fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn rejected(&self) -> u64 {
-        self.rejected.load(Ordering::Relaxed)
-    }
-
-    /// Producer only.
-    pub(crate) fn count_rejected(&self) {
-        self.rejected
-            .store(self.rejected.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    }
 }
 
-impl<T> Drop for Lane<T> {
+impl<T> Drop for Stamped<T> {
     fn drop(&mut self) {
         // Exclusive access: nobody else can push or pop any more.
         while self.try_pop().is_some() {}

@@ -76,6 +76,4 @@ pub use channel::{
     Config, Drain, Inlet, Iter, MAX_CAPACITY, Policy, Receiver, RecvFuture, Sender, Stats,
     WeakSender, bounded, channel,
 };
-pub use error::{
-    AttachError, ConfigError, RecvError, RecvTimeoutError, SendError, TryRecvError,
-};
+pub use error::{AttachError, ConfigError, RecvError, RecvTimeoutError, SendError, TryRecvError};

@@ -14,19 +14,104 @@
 )]
 
 #[cfg(not(dndm_loom))]
-pub use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak, atomic};
+use std::sync as imp;
+
+#[cfg(dndm_loom)]
+use loom::sync as imp;
+
+#[cfg(not(dndm_loom))]
+pub use std::sync::{Arc, Condvar, LockResult, MutexGuard};
 #[cfg(not(dndm_loom))]
 pub use std::thread;
 
 #[cfg(dndm_loom)]
-pub use loom::sync::{Arc, Condvar, Mutex, MutexGuard, atomic};
+pub use loom::sync::{Arc, Condvar, LockResult, MutexGuard};
 #[cfg(dndm_loom)]
 pub use loom::thread;
 
-/// loom has no `Weak`; under loom the channel never needs one, so this alias
-/// only keeps signatures compiling.
-#[cfg(dndm_loom)]
-pub type Weak<T> = std::sync::Weak<T>;
+/// Atomics: newtypes over std's (or loom's) so that `clippy.toml` can forbid
+/// the std types everywhere else. They deref to the wrapped atomic, so every
+/// method of the std type is available.
+pub mod atomic {
+    #![allow(
+        clippy::disallowed_types,
+        reason = "the shim wraps the std types it forbids elsewhere"
+    )]
+    #[cfg(not(dndm_loom))]
+    pub use std::sync::atomic::{Ordering, compiler_fence, fence};
+
+    #[cfg(dndm_loom)]
+    pub use loom::sync::atomic::{Ordering, fence};
+
+    macro_rules! atomic {
+        ($(#[$doc:meta])* $name:ident, $int:ty) => {
+            $(#[$doc])*
+            #[derive(Debug, Default)]
+            #[repr(transparent)]
+            pub struct $name(super::imp::atomic::$name);
+
+            impl $name {
+                /// A new atomic holding `v`.
+                #[cfg(not(dndm_loom))]
+                pub const fn new(v: $int) -> Self {
+                    Self(super::imp::atomic::$name::new(v))
+                }
+
+                /// A new atomic holding `v`.
+                #[cfg(dndm_loom)]
+                pub fn new(v: $int) -> Self {
+                    Self(super::imp::atomic::$name::new(v))
+                }
+            }
+
+            impl core::ops::Deref for $name {
+                type Target = super::imp::atomic::$name;
+
+                #[inline(always)]
+                fn deref(&self) -> &Self::Target {
+                    &self.0
+                }
+            }
+        };
+    }
+
+    atomic!(
+        /// `AtomicBool` from std, or from loom under `--cfg dndm_loom`.
+        AtomicBool,
+        bool
+    );
+    atomic!(
+        /// `AtomicUsize` from std, or from loom under `--cfg dndm_loom`.
+        AtomicUsize,
+        usize
+    );
+    atomic!(
+        /// `AtomicU32` from std, or from loom under `--cfg dndm_loom`.
+        AtomicU32,
+        u32
+    );
+    atomic!(
+        /// `AtomicU64` from std, or from loom under `--cfg dndm_loom`.
+        AtomicU64,
+        u64
+    );
+}
+
+/// `Mutex` from std, or from loom under `--cfg dndm_loom`.
+#[derive(Debug, Default)]
+pub struct Mutex<T>(imp::Mutex<T>);
+
+impl<T> Mutex<T> {
+    /// A new unlocked mutex holding `value`.
+    pub fn new(value: T) -> Self {
+        Self(imp::Mutex::new(value))
+    }
+
+    /// Locks the mutex (see `std::sync::Mutex::lock`).
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        self.0.lock()
+    }
+}
 
 pub use crossbeam_utils::CachePadded;
 

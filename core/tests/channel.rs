@@ -1,4 +1,8 @@
 //! Behaviour users rely on, one property per test.
+#![allow(
+    clippy::disallowed_types,
+    reason = "tests observe the channel from outside with std types"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -6,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use dndm_core::{
-    AttachError, Config, ConfigError, MAX_CAPACITY, Policy, Receiver, RecvTimeoutError,
-    SendError, Sender, TryRecvError, bounded, channel,
+    AttachError, Config, ConfigError, MAX_CAPACITY, Policy, Receiver, RecvTimeoutError, SendError,
+    Sender, TryRecvError, bounded, channel,
 };
 
 const SHORT: Duration = Duration::from_millis(50);
@@ -167,7 +171,9 @@ fn drop_oldest_keeps_the_latest() {
 fn fan_out_shares_one_payload() {
     let (tx, a) = bounded::<Arc<Vec<u8>>>(4).unwrap();
     let b = tx.subscribe(Config::new(4)).unwrap();
-    let c = tx.subscribe(Config::new(4).policy(Policy::DropOldest)).unwrap();
+    let c = tx
+        .subscribe(Config::new(4).policy(Policy::DropOldest))
+        .unwrap();
     assert_eq!(tx.receiver_count(), 3);
     let payload = Arc::new(vec![7u8; 1 << 16]);
     tx.send(Arc::clone(&payload)).unwrap();
@@ -219,7 +225,11 @@ fn attach_detach_and_inlets() {
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
 
     let inlet = rx.inlet();
-    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "an inlet keeps it open");
+    assert_eq!(
+        rx.try_recv(),
+        Err(TryRecvError::Empty),
+        "an inlet keeps it open"
+    );
     let tx = Sender::new();
     assert_eq!(tx.attach(&inlet), Ok(true));
     assert_eq!(tx.attach(&inlet), Ok(false), "attaching twice is a no-op");
@@ -309,7 +319,11 @@ fn dropping_a_receiver_frees_queued_messages_at_once() {
     }
     assert_eq!(live.load(Ordering::SeqCst), 10);
     drop(rx);
-    assert_eq!(live.load(Ordering::SeqCst), 0, "queued messages outlived the receiver");
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "queued messages outlived the receiver"
+    );
 }
 
 /// A minimal executor: enough to show `recv_async` needs no runtime.
@@ -387,10 +401,7 @@ fn async_recv_under_tokio() {
 fn errors_read_well() {
     let e: SendError<u8> = SendError::Full { msg: 1, missed: 2 };
     assert_eq!(e.to_string(), "send failed: 2 receiver(s) had no room");
-    assert_eq!(
-        RecvTimeoutError::Timeout.to_string(),
-        "receive timed out"
-    );
+    assert_eq!(RecvTimeoutError::Timeout.to_string(), "receive timed out");
     assert_eq!(
         AttachError::ReceiverClosed.to_string(),
         "attach failed: the receiver was dropped"

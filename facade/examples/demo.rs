@@ -5,6 +5,10 @@
 //! dashboard that keeps only the latest samples (`DropOldest`, fan-out).
 //! Every second the demo prints live rates, and at the end a table of
 //! messages/s, end-to-end latency percentiles and drops per stage.
+#![allow(
+    clippy::disallowed_types,
+    reason = "the sync-shim rule is for dndm library code; examples use std like users do"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,8 +74,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:<22} {:>12} {:>10} {:>10} {:>10}",
         "stage", "msgs/s", "p50", "p99", "dropped"
     );
-    println!("{:<22} {:>12.0} {:>10} {:>10} {:>10}", "imu x2 -> fusion", sent as f64 / secs, "-", "-", fusion_stats.dropped);
-    for (name, r) in [("fusion -> planner", &planner), ("fusion -> dashboard", &dashboard)] {
+    println!(
+        "{:<22} {:>12.0} {:>10} {:>10} {:>10}",
+        "imu x2 -> fusion",
+        sent as f64 / secs,
+        "-",
+        "-",
+        fusion_stats.dropped
+    );
+    for (name, r) in [
+        ("fusion -> planner", &planner),
+        ("fusion -> dashboard", &dashboard),
+    ] {
         println!(
             "{:<22} {:>12.0} {:>10} {:>10} {:>10}",
             name,
@@ -95,7 +109,10 @@ fn sensor(id: u8, tx: &Sender<Imu>, stop: &AtomicBool) -> u64 {
             gyro: [0.01 * f32::from(id), 0.0, 0.0],
         };
         // A batch of 64 samples per wake-up check, as a driver reading a FIFO would.
-        let batch = (0..64).map(|k| Imu { seq: seq + k, ..sample });
+        let batch = (0..64).map(|k| Imu {
+            seq: seq + k,
+            ..sample
+        });
         match tx.send_iter(batch) {
             Ok(n) => seq += n as u64,
             Err(_) => break,
@@ -113,7 +130,13 @@ fn fusion(rx: &Receiver<Imu>, tx: &Sender<Arc<Estimate>>) -> Stats {
             debug_assert!(s.seq >= last_seq[usize::from(s.sensor)]);
             last_seq[usize::from(s.sensor)] = s.seq;
             let tilt = (s.accel[0] + s.gyro[0]).atan2(s.accel[2]);
-            if tx.send(Arc::new(Estimate { stamp: s.stamp, tilt })).is_err() {
+            if tx
+                .send(Arc::new(Estimate {
+                    stamp: s.stamp,
+                    tilt,
+                }))
+                .is_err()
+            {
                 return rx.stats();
             }
         }
@@ -136,7 +159,7 @@ fn consume(rx: &Receiver<Arc<Estimate>>, pause: Duration) -> Report {
         received += 1;
         sink += e.tilt;
         // Keep a bounded sample of latencies: every 64th message.
-        if received % 64 == 0 && lat.len() < 1 << 20 {
+        if received.is_multiple_of(64) && lat.len() < 1 << 20 {
             lat.push(e.stamp.elapsed().as_nanos() as u64);
         }
         if !pause.is_zero() {
@@ -145,7 +168,11 @@ fn consume(rx: &Receiver<Arc<Estimate>>, pause: Duration) -> Report {
     }
     std::hint::black_box(sink);
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
     Report {
         received,
         p50: pct(0.50),

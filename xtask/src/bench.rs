@@ -122,10 +122,14 @@ fn collect(folder: &str, home: &Path) -> Result<Vec<Row>> {
     for dir in found {
         measurements.push(read_measurement(&dir)?);
     }
-    measurements.sort_by(|a, b| (&a.group, &a.value, &a.function).cmp(&(&b.group, &b.value, &b.function)));
+    measurements
+        .sort_by(|a, b| (&a.group, &a.value, &a.function).cmp(&(&b.group, &b.value, &b.function)));
 
     let mut rows = Vec::new();
-    for ours in measurements.iter().filter(|m| m.function.starts_with("dndm")) {
+    for ours in measurements
+        .iter()
+        .filter(|m| m.function.starts_with("dndm"))
+    {
         for base in measurements.iter().filter(|m| {
             !m.function.starts_with("dndm") && m.group == ours.group && m.value == ours.value
         }) {
@@ -182,7 +186,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         }
         if path.file_name().is_some_and(|n| n == "new") && path.join("benchmark.json").is_file() {
             out.push(path);
-        } else if path.file_name().is_some_and(|n| n != "report" && n != "base") {
+        } else if path
+            .file_name()
+            .is_some_and(|n| n != "report" && n != "base")
+        {
             walk(&path, out);
         }
     }

@@ -16,14 +16,29 @@ use crate::{Result, cargo};
 const FORBIDDEN: &[(&str, &[&str])] = &[
     (
         "dndm-core",
-        &["dndm-codec", "dndm-transport", "dndm-router", "dndm-scope", "dndm"],
+        &[
+            "dndm-codec",
+            "dndm-transport",
+            "dndm-router",
+            "dndm-scope",
+            "dndm",
+        ],
     ),
     (
         "dndm-codec",
-        &["dndm-core", "dndm-transport", "dndm-router", "dndm-scope", "dndm"],
+        &[
+            "dndm-core",
+            "dndm-transport",
+            "dndm-router",
+            "dndm-scope",
+            "dndm",
+        ],
     ),
     ("dndm-transport", &["dndm-router", "dndm-scope", "dndm"]),
-    ("dndm-router", &["dndm-transport", "dndm-scope", "dndm", "mio"]),
+    (
+        "dndm-router",
+        &["dndm-transport", "dndm-scope", "dndm", "mio"],
+    ),
     ("dndm-scope", &["dndm-transport", "dndm"]),
 ];
 
@@ -104,7 +119,10 @@ pub(crate) fn check(root: &Path) -> Result {
         }
     }
     if violations.is_empty() {
-        eprintln!("layers: {} crates follow the dependency table", members.len());
+        eprintln!(
+            "layers: {} crates follow the dependency table",
+            members.len()
+        );
         Ok(())
     } else {
         Err(format!("layering violated:\n  {}", violations.join("\n  ")))

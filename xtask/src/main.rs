@@ -51,10 +51,7 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => {
-            eprintln!(
-                "xtask {cmd}: ok in {:.1}s",
-                started.elapsed().as_secs_f64()
-            );
+            eprintln!("xtask {cmd}: ok in {:.1}s", started.elapsed().as_secs_f64());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -112,7 +109,9 @@ fn step(name: &str, f: impl FnOnce() -> Result) -> Result {
 }
 
 fn ci() -> Result {
-    step("fmt", || run(cargo().args(["fmt", "--all", "--", "--check"])))?;
+    step("fmt", || {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))
+    })?;
     step("clippy", || {
         run(cargo().args([
             "clippy",
@@ -199,10 +198,10 @@ fn fuzz(args: &[String]) -> Result {
             .map_err(|e| format!("cannot list fuzz targets in {}: {e}", dir.display()))?;
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_some_and(|e| e == "rs") {
-                if let Some(stem) = path.file_stem() {
-                    targets.push(stem.to_string_lossy().into_owned());
-                }
+            if let (Some("rs"), Some(stem)) =
+                (path.extension().and_then(|e| e.to_str()), path.file_stem())
+            {
+                targets.push(stem.to_string_lossy().into_owned());
             }
         }
         targets.sort();
@@ -219,7 +218,11 @@ fn fuzz(args: &[String]) -> Result {
             .args(["fuzz", "run", "--fuzz-dir"])
             .arg(&fuzz_dir)
             .arg(target)
-            .args(["--", &format!("-max_total_time={secs}"), "-print_final_stats=1"])
+            .args([
+                "--",
+                &format!("-max_total_time={secs}"),
+                "-print_final_stats=1",
+            ])
             // cargo-fuzz needs nightly-only flags; the stable toolchain accepts them this way.
             .env("RUSTC_BOOTSTRAP", "1"))?;
     }

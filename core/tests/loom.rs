@@ -1,0 +1,205 @@
+//! loom models of every atomic protocol in the channel core.
+//!
+//! Run with `cargo xtask loom` (it sets `RUSTFLAGS="--cfg dndm_loom"` and a
+//! preemption bound of 2). Each model is small: two or three threads and a
+//! handful of operations, which loom explores exhaustively up to the bound.
+#![cfg(dndm_loom)]
+
+use dndm_core::sync::Arc;
+use dndm_core::sync::atomic::{AtomicUsize, Ordering};
+use dndm_core::{Config, Policy, Receiver, Sender, TryRecvError, bounded, channel};
+use loom::thread;
+
+/// A message is either received or still queued; order holds; the blocked
+/// receiver is woken (no lost wake-up between publish and sleep).
+#[test]
+fn send_recv_race() {
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(2).unwrap();
+        let h = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+        });
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.recv(), Ok(2));
+        h.join().unwrap();
+    });
+}
+
+/// A full lane blocks the sender until the receiver frees a slot: the
+/// wake-up from consumer to producer is not lost either.
+#[test]
+fn blocked_sender_is_woken_by_recv() {
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(1).unwrap();
+        let h = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+        });
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.recv(), Ok(2));
+        h.join().unwrap();
+    });
+}
+
+/// Closing races with the last send: the receiver drains, then ends.
+#[test]
+fn close_vs_send() {
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(4).unwrap();
+        let h = thread::spawn(move || {
+            tx.send(7).unwrap();
+            drop(tx);
+        });
+        assert_eq!(rx.recv(), Ok(7));
+        assert!(rx.recv().is_err());
+        h.join().unwrap();
+    });
+}
+
+/// The receiver goes away while a sender is blocked on its full lane: the
+/// sender returns, and the queued message is freed exactly once.
+#[test]
+fn receiver_dropped_during_send() {
+    loom::model(|| {
+        let live = Arc::new(AtomicUsize::new(0));
+        struct Tracked(Arc<AtomicUsize>);
+        impl Clone for Tracked {
+            fn clone(&self) -> Self {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                Tracked(self.0.clone())
+            }
+        }
+        impl Drop for Tracked {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let (tx, rx) = bounded::<Tracked>(1).unwrap();
+        let l = live.clone();
+        let h = thread::spawn(move || {
+            for _ in 0..2 {
+                l.fetch_add(1, Ordering::SeqCst);
+                let _ = tx.send(Tracked(l.clone()));
+            }
+            tx
+        });
+        drop(rx);
+        let tx = h.join().unwrap();
+        assert_eq!(tx.receiver_count(), 0);
+        drop(tx);
+        assert_eq!(
+            live.load(Ordering::SeqCst),
+            0,
+            "a message leaked or was freed twice"
+        );
+    });
+}
+
+/// Polls `fut` on this loom thread, parking between polls.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        thread::park();
+    }
+}
+
+/// An async receiver registers its waker while the sender publishes.
+#[test]
+fn waker_registration_vs_wake() {
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(1).unwrap();
+        let h = thread::spawn(move || {
+            tx.send(3).unwrap();
+        });
+        let got = block_on(rx.recv_async());
+        assert_eq!(got, Ok(3));
+        assert!(block_on(rx.recv_async()).is_err());
+        h.join().unwrap();
+    });
+}
+
+/// Fan-out while a receiver attaches and another detaches: no deadlock, the
+/// count settles, and whoever was attached throughout gets every message.
+#[test]
+fn fan_out_while_receivers_come_and_go() {
+    loom::model(|| {
+        let (tx, stay) = bounded::<u32>(4).unwrap();
+        let leave = tx.subscribe(Config::new(4)).unwrap();
+        let inlet_rx = Receiver::<u32>::new(Config::new(4)).unwrap();
+        let inlet = inlet_rx.inlet();
+        let weak = tx.downgrade();
+        let joiner = thread::spawn(move || {
+            let _ = weak.attach(&inlet);
+            drop(leave);
+            inlet_rx
+        });
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        let joined = joiner.join().unwrap();
+        assert_eq!(tx.receiver_count(), 2);
+        drop(tx);
+        assert_eq!(stay.iter().collect::<Vec<_>>(), vec![1, 2]);
+        // The late receiver got a suffix of the stream, in order.
+        let late: Vec<u32> = joined.drain().collect();
+        assert!(late.is_empty() || late == [2] || late == [1, 2], "{late:?}");
+    });
+}
+
+/// Eviction under DropOldest races with the consumer taking the same slot:
+/// every message is either received or counted as dropped, never both.
+#[test]
+fn drop_oldest_eviction_vs_pop() {
+    loom::model(|| {
+        let (tx, rx) = channel::<u32>(Config::new(1).policy(Policy::DropOldest)).unwrap();
+        let h = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+        });
+        let mut got = Vec::new();
+        while let Ok(v) = rx.recv() {
+            got.push(v);
+        }
+        h.join().unwrap();
+        let stats = rx.stats();
+        assert_eq!(got.len() as u64 + stats.dropped, 2, "{got:?} {stats:?}");
+        assert!(got.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(got.last(), Some(&2), "the latest message always survives");
+    });
+}
+
+/// Two senders feed one receiver while one of them goes away: per-sender
+/// order holds and nothing is lost.
+#[test]
+fn fan_in_with_a_sender_leaving() {
+    loom::model(|| {
+        let (tx, rx) = bounded::<(u8, u8)>(2).unwrap();
+        let tx2: Sender<(u8, u8)> = tx.clone();
+        let h = thread::spawn(move || {
+            tx2.send((2, 0)).unwrap();
+        });
+        tx.send((1, 0)).unwrap();
+        tx.send((1, 1)).unwrap();
+        drop(tx);
+        let mut got = Vec::new();
+        while let Ok(v) = rx.recv() {
+            got.push(v);
+        }
+        h.join().unwrap();
+        got.sort_unstable();
+        assert_eq!(got, vec![(1, 0), (1, 1), (2, 0)]);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    });
+}
