@@ -24,3 +24,8 @@ pub use dndm_core as core;
 pub mod prelude {
     pub use dndm_core::{Config, Policy, Receiver, Sender, channel};
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
