@@ -509,6 +509,9 @@ impl<T> Sender<T> {
     {
         self.sync();
         let cache = self.cache.borrow();
+        if let [target] = cache.targets.as_slice() {
+            return send_batch_to(target, msgs.into_iter());
+        }
         let mut sent = 0;
         let mut outcome = Ok(());
         for msg in msgs {
@@ -565,6 +568,30 @@ impl<T> Sender<T> {
             Some(msg) => Err(SendError::Full { msg, missed }),
         }
     }
+}
+
+/// `send_iter` to a single receiver: fills free slots in batches, publishing
+/// each batch at once, and falls back to [`push`] when the lane is full.
+fn send_batch_to<T>(
+    t: &Target<T>,
+    mut items: impl Iterator<Item = T>,
+) -> Result<usize, SendError<T>> {
+    let mut sent = 0;
+    let outcome = loop {
+        sent += t.lane.push_batch(&mut items);
+        let Some(msg) = items.next() else {
+            break Ok(sent);
+        };
+        // The lane is full: let the receiver see the batch, then wait or
+        // refuse as the policy says.
+        wake_receiver(t);
+        match push(t, msg, Wait::Until(None), false) {
+            Ok(()) => sent += 1,
+            Err(msg) => break Err(SendError::Full { msg, missed: 1 }),
+        }
+    };
+    wake_receiver(t);
+    outcome
 }
 
 /// Pushes one message into one lane according to the receiver's policy.
@@ -955,17 +982,38 @@ impl<T> Receiver<T> {
             return Ok(0);
         }
         buf.push(self.recv()?);
-        let mut n = 1;
-        while n < max {
-            match self.try_recv() {
-                Ok(v) => {
-                    buf.push(v);
-                    n += 1;
-                }
-                Err(_) => break,
+        Ok(1 + self.take_batch(buf, max - 1))
+    }
+
+    /// Moves up to `max` queued messages into `buf` without waiting, taking
+    /// whole runs from each lane and releasing their slots at once.
+    fn take_batch(&self, buf: &mut Vec<T>, max: usize) -> usize {
+        let mut cache = self.cache.borrow_mut();
+        let generation = self.inbox.generation.load(Ordering::Acquire);
+        if cache.generation != generation {
+            self.refresh(&mut cache);
+        }
+        let lanes = cache.lanes.len();
+        let mut taken = 0;
+        for k in 0..lanes {
+            if taken == max {
+                break;
+            }
+            let lane = &cache.lanes[(cache.cursor + k) % lanes];
+            let n = lane.pop_batch(buf, max - taken);
+            if n > 0 {
+                taken += n;
+                light_fence();
+                lane.producer().wait.wake();
             }
         }
-        Ok(n)
+        cache.cursor = cache.cursor.wrapping_add(1);
+        let received = &self.inbox.received;
+        received.store(
+            received.load(Ordering::Relaxed) + taken as u64,
+            Ordering::Relaxed,
+        );
+        taken
     }
 
     /// An iterator over the messages queued now; it never waits.

@@ -102,6 +102,49 @@ impl<T> Lane<T> {
         }
     }
 
+    /// Producer only. Moves items from `items` into free slots until the lane
+    /// is full or `items` is exhausted, publishing them together. Lanes
+    /// without batch support (the stamped ring) take one item at a time.
+    /// Returns how many were queued.
+    #[inline]
+    pub(crate) fn push_batch(&self, items: &mut impl Iterator<Item = T>) -> usize {
+        match &self.ring {
+            Ring::Fifo(r) => r.push_batch(items),
+            Ring::Stamped(r) => {
+                let mut n = 0;
+                while let Some(v) = items.next() {
+                    if let Some(evicted) = r.push_overwrite(v) {
+                        self.dropped
+                            .store(self.dropped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                        drop(evicted);
+                    }
+                    n += 1;
+                }
+                n
+            }
+        }
+    }
+
+    /// Consumer only. Moves up to `max` queued messages into `out`, releasing
+    /// their slots together. Returns how many were moved.
+    #[inline]
+    pub(crate) fn pop_batch(&self, out: &mut Vec<T>, max: usize) -> usize {
+        match &self.ring {
+            Ring::Fifo(r) => r.pop_batch(out, max),
+            Ring::Stamped(r) => {
+                let mut n = 0;
+                while n < max {
+                    match r.try_pop() {
+                        Some(v) => out.push(v),
+                        None => break,
+                    }
+                    n += 1;
+                }
+                n
+            }
+        }
+    }
+
     /// Number of queued messages (a snapshot; exact when both ends are idle).
     pub(crate) fn len(&self) -> usize {
         match &self.ring {
@@ -221,6 +264,63 @@ impl<T> Fifo<T> {
             .pos
             .store(head.wrapping_add(1), Ordering::Release);
         Some(value)
+    }
+
+    /// Free slots from the producer's point of view, reading the consumer's
+    /// index only when the cached view shows none.
+    #[inline(always)]
+    fn free(&self, tail: usize) -> usize {
+        // SAFETY: `cached` of the producer side is only touched by the producer.
+        let cached_head = self.producer.cached.with(|p| unsafe { *p });
+        let free = self.cap - tail.wrapping_sub(cached_head);
+        if free > 0 {
+            return free;
+        }
+        let head = self.consumer.pos.load(Ordering::Acquire);
+        // SAFETY: as above.
+        self.producer.cached.with_mut(|p| unsafe { *p = head });
+        self.cap - tail.wrapping_sub(head)
+    }
+
+    fn push_batch(&self, items: &mut impl Iterator<Item = T>) -> usize {
+        let tail = self.producer.pos.load(Ordering::Relaxed);
+        let free = self.free(tail);
+        let mut n = 0;
+        while n < free {
+            let Some(value) = items.next() else { break };
+            // SAFETY: the slot is among the `free` ones the consumer released
+            // (acquire on head) and it becomes visible only at the release below.
+            self.slots[tail.wrapping_add(n) & self.mask].with_mut(|p| unsafe { (*p).write(value) });
+            n += 1;
+        }
+        if n > 0 {
+            self.producer
+                .pos
+                .store(tail.wrapping_add(n), Ordering::Release);
+        }
+        n
+    }
+
+    fn pop_batch(&self, out: &mut Vec<T>, max: usize) -> usize {
+        let head = self.consumer.pos.load(Ordering::Relaxed);
+        let tail = self.producer.pos.load(Ordering::Acquire);
+        // SAFETY: `cached` of the consumer side is only touched by the consumer.
+        self.consumer.cached.with_mut(|p| unsafe { *p = tail });
+        let n = tail.wrapping_sub(head).min(max);
+        out.reserve(n);
+        for k in 0..n {
+            // SAFETY: `head + k < tail`, which we acquired: the producer wrote
+            // these slots and will not reuse them until we release `head + n`.
+            let v = self.slots[head.wrapping_add(k) & self.mask]
+                .with(|p| unsafe { (*p).assume_init_read() });
+            out.push(v);
+        }
+        if n > 0 {
+            self.consumer
+                .pos
+                .store(head.wrapping_add(n), Ordering::Release);
+        }
+        n
     }
 
     fn len(&self) -> usize {
