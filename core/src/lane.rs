@@ -112,7 +112,7 @@ impl<T> Lane<T> {
             Ring::Fifo(r) => r.push_batch(items),
             Ring::Stamped(r) => {
                 let mut n = 0;
-                while let Some(v) = items.next() {
+                for v in items.by_ref() {
                     if let Some(evicted) = r.push_overwrite(v) {
                         self.dropped
                             .store(self.dropped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
