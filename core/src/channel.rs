@@ -403,6 +403,13 @@ impl<T> Sender<T> {
         self.source.receivers.load(Ordering::Acquire)
     }
 
+    /// The counters of every attached receiver, as the receivers see them:
+    /// what they took, what their policy dropped or refused, what is queued.
+    pub fn receiver_stats(&self) -> Vec<Stats> {
+        let targets: Vec<Arc<Inbox<T>>> = lock(&self.source.targets).clone();
+        targets.iter().map(|inbox| inbox.stats()).collect()
+    }
+
     /// Blocks until `done(receiver_count)` holds, for at most `timeout`.
     /// Returns the count that satisfied it, or the last count on timeout.
     ///

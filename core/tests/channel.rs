@@ -163,6 +163,8 @@ fn drop_oldest_keeps_the_latest() {
         tx.send(i).unwrap();
     }
     assert_eq!(rx.stats().dropped, 6);
+    // The sender reads the same counters.
+    assert_eq!(tx.receiver_stats(), vec![rx.stats()]);
     assert_eq!(rx.drain().collect::<Vec<_>>(), vec![6, 7, 8, 9]);
     assert_eq!(rx.stats().received, 4);
 }
