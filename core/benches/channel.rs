@@ -237,6 +237,41 @@ fn fanout(c: &mut Criterion) {
             total
         })
     });
+    g.bench_function("dndm_batch64", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (tx, rx0) = bounded::<Arc<Msg>>(CAP).expect("capacity");
+                let mut rxs = vec![rx0];
+                for _ in 1..FANOUT {
+                    rxs.push(tx.subscribe(Config::new(CAP)).expect("capacity"));
+                }
+                total += run_fanout(
+                    move || {
+                        let mut i = 0;
+                        while i < n {
+                            let k = (n - i).min(64);
+                            let _ = tx.send_iter((i..i + k).map(|j| Arc::new(Msg::new(j))));
+                            i += k;
+                        }
+                    },
+                    rxs.into_iter()
+                        .map(|rx| {
+                            Box::new(move || {
+                                let mut buf = Vec::with_capacity(256);
+                                let mut got = 0;
+                                while got < n {
+                                    got += rx.recv_batch(&mut buf, 256).expect("recv") as u64;
+                                    buf.clear();
+                                }
+                            }) as Job
+                        })
+                        .collect(),
+                );
+            }
+            total
+        })
+    });
     g.bench_function("crossbeam", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

@@ -20,6 +20,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::Backoff;
+use smallvec::SmallVec;
 
 use crate::error::{
     AttachError, ConfigError, RecvError, RecvTimeoutError, SendError, TryRecvError,
@@ -338,6 +339,16 @@ struct Target<T> {
     lane: Arc<Lane<T>>,
 }
 
+impl<T> Target<T> {
+    /// True when a blocking send to this receiver always queues the message.
+    fn never_refuses(&self) -> bool {
+        matches!(
+            self.inbox.config.policy,
+            Policy::Block { timeout: None } | Policy::DropOldest
+        )
+    }
+}
+
 struct SenderCache<T> {
     generation: usize,
     targets: Vec<Target<T>>,
@@ -519,6 +530,9 @@ impl<T> Sender<T> {
         if let [target] = cache.targets.as_slice() {
             return send_batch_to(target, msgs.into_iter());
         }
+        if cache.targets.iter().all(|t| t.never_refuses()) {
+            return Ok(send_chunks_to(&cache.targets, msgs.into_iter()));
+        }
         let mut sent = 0;
         let mut outcome = Ok(());
         for msg in msgs {
@@ -599,6 +613,47 @@ fn send_batch_to<T>(
     };
     wake_receiver(t);
     outcome
+}
+
+/// How many messages `send_iter` moves per lane at once when fanning out.
+const FAN_OUT_CHUNK: usize = 32;
+
+/// `send_iter` to several receivers none of which can refuse: moves the items
+/// in chunks, so each lane publishes (and checks for a sleeper) once per
+/// chunk instead of once per message.
+fn send_chunks_to<T: Clone>(targets: &[Target<T>], mut items: impl Iterator<Item = T>) -> usize {
+    let Some((last, rest)) = targets.split_last() else {
+        return 0;
+    };
+    let mut chunk: SmallVec<[T; FAN_OUT_CHUNK]> = SmallVec::new();
+    let mut sent = 0;
+    loop {
+        chunk.extend(items.by_ref().take(FAN_OUT_CHUNK));
+        if chunk.is_empty() {
+            break;
+        }
+        sent += chunk.len();
+        for t in rest {
+            push_all(t, chunk.iter().cloned());
+        }
+        push_all(last, chunk.drain(..));
+    }
+    for t in targets {
+        wake_receiver(t);
+    }
+    sent
+}
+
+/// Queues every item in one lane whose policy never refuses.
+fn push_all<T>(t: &Target<T>, mut items: impl Iterator<Item = T>) {
+    loop {
+        t.lane.push_batch(&mut items);
+        let Some(msg) = items.next() else { return };
+        wake_receiver(t);
+        // Block without a timeout waits for room (or for the receiver to go);
+        // DropOldest evicts: neither hands the message back.
+        let _ = push(t, msg, Wait::Until(None), false);
+    }
 }
 
 /// Pushes one message into one lane according to the receiver's policy.

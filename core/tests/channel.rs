@@ -306,6 +306,27 @@ fn send_iter_blocks_per_item_under_block_policy() {
 }
 
 #[test]
+fn send_iter_fans_out_in_order_to_every_receiver() {
+    let (tx, a) = bounded::<Arc<u32>>(8).unwrap();
+    let b = tx.subscribe(Config::new(3)).unwrap();
+    let c = tx
+        .subscribe(Config::new(2).policy(Policy::DropOldest))
+        .unwrap();
+    let (ha, hb) = (
+        thread::spawn(move || a.iter().map(|v| *v).collect::<Vec<_>>()),
+        thread::spawn(move || b.iter().map(|v| *v).collect::<Vec<_>>()),
+    );
+    assert_eq!(tx.send_iter((0..1000).map(Arc::new)), Ok(1000));
+    drop(tx);
+    let all: Vec<u32> = (0..1000).collect();
+    assert_eq!(ha.join().unwrap(), all);
+    assert_eq!(hb.join().unwrap(), all);
+    let latest: Vec<u32> = c.drain().map(|v| *v).collect();
+    assert_eq!(latest, vec![998, 999]);
+    assert_eq!(c.stats().dropped, 998);
+}
+
+#[test]
 fn dropping_a_receiver_frees_queued_messages_at_once() {
     let live = Arc::new(AtomicUsize::new(0));
     struct Tracked(Arc<AtomicUsize>);
