@@ -1,0 +1,225 @@
+//! One small error type per operation, and the umbrella [`Error`].
+
+use std::time::Duration;
+
+use dndm_router::{LinkError, PatternError, RouteError};
+
+/// [`Node::publish`](crate::Node::publish) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The route is malformed.
+    #[error("cannot publish: {0}")]
+    Route(#[from] RouteError),
+    /// The node is closed.
+    #[error("cannot publish: {0}")]
+    Link(#[from] LinkError),
+}
+
+/// [`Node::subscribe`](crate::Node::subscribe) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The pattern is malformed.
+    #[error("cannot subscribe: {0}")]
+    Pattern(#[from] PatternError),
+    /// The route (of a hashed subscription) is malformed.
+    #[error("cannot subscribe: {0}")]
+    Route(#[from] RouteError),
+    /// The capacity is zero or too large.
+    #[error("cannot subscribe to {pattern}: {source}")]
+    Config {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        source: dndm_core::ConfigError,
+    },
+    /// The node is closed.
+    #[error("cannot subscribe: {0}")]
+    Link(#[from] LinkError),
+    /// The callback thread could not be spawned.
+    #[error("cannot subscribe to {pattern}: spawning the callback thread failed: {reason}")]
+    Spawn {
+        /// The pattern.
+        pattern: String,
+        /// The OS error.
+        reason: String,
+    },
+}
+
+/// [`Publisher::send`](crate::Publisher::send) did not reach every
+/// interested subscriber. The message is handed back.
+#[derive(PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError<T> {
+    /// `missed` subscribers had no room (policy `Reject`, a `Block` timeout,
+    /// or `try_send` to a full `Block` subscriber); the others got it.
+    #[error("send on {route} failed: {missed} subscriber(s) had no room")]
+    Full {
+        /// The message (a copy when others received it).
+        msg: T,
+        /// How many subscribers missed it.
+        missed: usize,
+        /// The publisher's route.
+        route: String,
+    },
+}
+
+impl<T> SendError<T> {
+    /// The message that was not fully delivered.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Full { msg, .. } => msg,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full { missed, route, .. } => f
+                .debug_struct("Full")
+                .field("missed", missed)
+                .field("route", route)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// [`Subscriber::recv`](crate::Subscriber::recv) failed: no publisher can
+/// reach this subscriber any more (the node closed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("receive on {pattern} failed: the subscription is closed")]
+pub struct RecvError {
+    /// The subscription's pattern.
+    pub pattern: String,
+}
+
+/// [`Subscriber::recv_timeout`](crate::Subscriber::recv_timeout) or
+/// [`try_recv`](crate::Subscriber::try_recv) found nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TryRecvError {
+    /// Nothing arrived in time.
+    #[error("receive on {pattern} found nothing")]
+    Empty {
+        /// The subscription's pattern.
+        pattern: String,
+    },
+    /// The subscription is closed.
+    #[error("receive on {pattern} failed: the subscription is closed")]
+    Closed {
+        /// The subscription's pattern.
+        pattern: String,
+    },
+}
+
+/// [`Node::serve`](crate::Node::serve) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The route is malformed.
+    #[error("cannot serve: {0}")]
+    Route(#[from] RouteError),
+    /// The pattern is malformed.
+    #[error("cannot serve: {0}")]
+    Pattern(#[from] PatternError),
+    /// The node is closed.
+    #[error("cannot serve: {0}")]
+    Link(#[from] LinkError),
+    /// A worker thread could not be spawned.
+    #[error("cannot serve {route}: spawning a worker failed: {reason}")]
+    Spawn {
+        /// The route.
+        route: String,
+        /// The OS error.
+        reason: String,
+    },
+}
+
+/// [`Node::call`](crate::Node::call) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The route is malformed.
+    #[error("call failed: {0}")]
+    Route(#[from] RouteError),
+    /// The node is closed.
+    #[error("call failed: {0}")]
+    Link(#[from] LinkError),
+    /// No server is registered on the route.
+    #[error("call to {route} failed: no server")]
+    NoServer {
+        /// The route.
+        route: String,
+    },
+    /// A server exists with the same type names but another schema.
+    #[error("call to {route} failed: {detail}")]
+    SchemaMismatch {
+        /// The route.
+        route: String,
+        /// The mismatch.
+        detail: String,
+    },
+    /// No reply before the deadline.
+    #[error("call to {route} timed out after {timeout:?}")]
+    Timeout {
+        /// The route.
+        route: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The handler panicked; the server keeps running.
+    #[error("call to {route} failed: the handler panicked: {message}")]
+    HandlerPanicked {
+        /// The route.
+        route: String,
+        /// The panic message.
+        message: String,
+    },
+    /// The server went away before replying.
+    #[error("call to {route} failed: the server went away")]
+    ServerGone {
+        /// The route.
+        route: String,
+    },
+    /// The server's queue was full (it rejects instead of waiting).
+    #[error("call to {route} failed: the server queue is full")]
+    Busy {
+        /// The route.
+        route: String,
+    },
+}
+
+/// Any dndm error, for callers that want one type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// See [`PublishError`].
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// See [`SubscribeError`].
+    #[error(transparent)]
+    Subscribe(#[from] SubscribeError),
+    /// See [`RecvError`].
+    #[error(transparent)]
+    Recv(#[from] RecvError),
+    /// See [`TryRecvError`].
+    #[error(transparent)]
+    TryRecv(#[from] TryRecvError),
+    /// See [`ServeError`].
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// See [`CallError`].
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// A send failed (the message is dropped).
+    #[error("{0}")]
+    Send(String),
+}
+
+impl<T> From<SendError<T>> for Error {
+    fn from(e: SendError<T>) -> Self {
+        Self::Send(e.to_string())
+    }
+}

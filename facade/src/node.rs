@@ -1,0 +1,416 @@
+//! The node: the entry point that owns a linker and creates handles.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dndm_codec::Message;
+use dndm_codec::schema::SchemaHasher;
+use dndm_core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use dndm_router::{Linker, Pattern, Route, RouteKey, Selector};
+use parking_lot::Mutex;
+
+use crate::error::{CallError, PublishError, ServeError, SubscribeError};
+use crate::pubsub::{PublishOptions, Publisher, Sample, Step, SubscribeOptions, Subscriber, waker};
+use crate::service::{Client, Server, panic_message};
+
+/// Counters shared by a node's handles and threads.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) handler_panics: AtomicU64,
+    pub(crate) callback_panics: AtomicU64,
+    pub(crate) late_replies: AtomicU64,
+}
+
+/// A snapshot of a node's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeStats {
+    /// Service handlers that panicked (each caller got an error reply).
+    pub handler_panics: u64,
+    /// Subscriber callbacks that panicked (the callback keeps running).
+    pub callback_panics: u64,
+    /// Replies that arrived after their caller gave up.
+    pub late_replies: u64,
+    /// Publishers and clients registered now.
+    pub intents: usize,
+    /// Subscribers and servers registered now.
+    pub interests: usize,
+    /// Links now.
+    pub links: usize,
+}
+
+type ClientKey = (TypeId, TypeId, String);
+
+struct NodeInner {
+    name: String,
+    topics: Linker,
+    services: Linker,
+    counters: Arc<Counters>,
+    next_call: Arc<AtomicU64>,
+    clients: Mutex<HashMap<ClientKey, Arc<dyn Any + Send + Sync>>>,
+    defaults: SubscribeOptions,
+    server_capacity: usize,
+}
+
+impl Drop for NodeInner {
+    fn drop(&mut self) {
+        self.clients.get_mut().clear();
+        self.topics.close();
+        self.services.close();
+    }
+}
+
+/// A participant in the data fabric: creates publishers, subscribers,
+/// servers and clients, all linked by one in-process linker.
+///
+/// Cloning gives another handle to the same node. When the last handle is
+/// dropped the node closes: every link is removed before `drop` returns,
+/// publishers see no interest, and subscribers drain and then report
+/// closure.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<NodeInner>,
+}
+
+/// Configures a [`Node`].
+#[derive(Debug, Clone)]
+pub struct NodeBuilder {
+    name: String,
+    defaults: SubscribeOptions,
+    server_capacity: usize,
+}
+
+impl NodeBuilder {
+    /// Default options of [`Node::subscribe`].
+    pub fn subscribe_defaults(mut self, opts: SubscribeOptions) -> Self {
+        self.defaults = opts;
+        self
+    }
+
+    /// Requests a server queues per client before callers wait (default
+    /// 1024).
+    pub fn server_capacity(mut self, capacity: usize) -> Self {
+        self.server_capacity = capacity;
+        self
+    }
+
+    /// Builds the node.
+    pub fn build(self) -> Node {
+        Node {
+            inner: Arc::new(NodeInner {
+                name: self.name,
+                topics: Linker::new(),
+                services: Linker::new(),
+                counters: Arc::new(Counters::default()),
+                next_call: Arc::new(AtomicU64::new(1)),
+                clients: Mutex::new(HashMap::new()),
+                defaults: self.defaults,
+                server_capacity: self.server_capacity,
+            }),
+        }
+    }
+}
+
+fn service_fingerprint<Req: Message, Resp: Message>() -> u64 {
+    SchemaHasher::new()
+        .str("dndm.service")
+        .u64(Req::FINGERPRINT)
+        .u64(Resp::FINGERPRINT)
+        .finish()
+}
+
+impl Node {
+    /// A node with default options.
+    pub fn new(name: &str) -> Self {
+        Self::builder(name).build()
+    }
+
+    /// A builder for a node with options.
+    pub fn builder(name: &str) -> NodeBuilder {
+        NodeBuilder {
+            name: name.to_string(),
+            defaults: SubscribeOptions::default(),
+            server_capacity: 1024,
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The node's counters.
+    pub fn stats(&self) -> NodeStats {
+        let c = &self.inner.counters;
+        NodeStats {
+            handler_panics: c.handler_panics.load(Ordering::Relaxed),
+            callback_panics: c.callback_panics.load(Ordering::Relaxed),
+            late_replies: c.late_replies.load(Ordering::Relaxed),
+            intents: self.inner.topics.intent_count() + self.inner.services.intent_count(),
+            interests: self.inner.topics.interest_count() + self.inner.services.interest_count(),
+            links: self.inner.topics.link_count() + self.inner.services.link_count(),
+        }
+    }
+
+    /// Publishes `T` on `T::TYPE_NAME@path`. Linked to every matching
+    /// subscriber before it returns.
+    pub fn publish<T>(&self, path: &str) -> Result<Publisher<T>, PublishError>
+    where
+        T: Message + Clone + Send + 'static,
+    {
+        self.publish_with(path, PublishOptions::default())
+    }
+
+    /// [`publish`](Self::publish) with options (history depth).
+    pub fn publish_with<T>(
+        &self,
+        path: &str,
+        opts: PublishOptions,
+    ) -> Result<Publisher<T>, PublishError>
+    where
+        T: Message + Clone + Send + 'static,
+    {
+        let route = Route::new(T::TYPE_NAME, path)?;
+        Ok(Publisher::register(
+            &self.inner.topics,
+            route,
+            T::FINGERPRINT,
+            opts,
+        )?)
+    }
+
+    /// Publishes `T` on a hashed (capability) route: only subscribers that
+    /// hold `key` and name the same type and path can link.
+    pub fn publish_hashed<T>(
+        &self,
+        key: &RouteKey,
+        prefix: &str,
+        path: &str,
+        opts: PublishOptions,
+    ) -> Result<Publisher<T>, PublishError>
+    where
+        T: Message + Clone + Send + 'static,
+    {
+        let route = Route::hashed(key, T::TYPE_NAME, prefix, path)?;
+        Ok(Publisher::register(
+            &self.inner.topics,
+            route,
+            T::FINGERPRINT,
+            opts,
+        )?)
+    }
+
+    /// Subscribes to `T` on every route `T::TYPE_NAME@pattern` matches
+    /// (`*`: one segment, `**`: any number), with the node's default options.
+    pub fn subscribe<T>(&self, pattern: &str) -> Result<Subscriber<T>, SubscribeError>
+    where
+        T: Message + Clone + Send + 'static,
+    {
+        self.subscribe_with(pattern, self.inner.defaults)
+    }
+
+    /// [`subscribe`](Self::subscribe) with options (capacity, policy).
+    pub fn subscribe_with<T>(
+        &self,
+        pattern: &str,
+        opts: SubscribeOptions,
+    ) -> Result<Subscriber<T>, SubscribeError>
+    where
+        T: Message + Clone + Send + 'static,
+    {
+        let selector = Selector::Pattern(Pattern::new(T::TYPE_NAME, pattern)?);
+        Subscriber::register(&self.inner.topics, selector, T::FINGERPRINT, opts)
+    }
+
+    /// Subscribes to a hashed route (see [`publish_hashed`](Self::publish_hashed)).
+    pub fn subscribe_hashed<T>(
+        &self,
+        key: &RouteKey,
+        prefix: &str,
+        path: &str,
+        opts: SubscribeOptions,
+    ) -> Result<Subscriber<T>, SubscribeError>
+    where
+        T: Message + Clone + Send + 'static,
+    {
+        let route = Route::hashed(key, T::TYPE_NAME, prefix, path)?;
+        Subscriber::register(
+            &self.inner.topics,
+            Selector::Hashed(route),
+            T::FINGERPRINT,
+            opts,
+        )
+    }
+
+    /// Subscribes and runs `callback` for every sample on a dedicated
+    /// thread. A panic in the callback is caught, counted
+    /// ([`NodeStats::callback_panics`]) and logged to stderr; the callback
+    /// keeps receiving. Dropping the returned handle stops and joins the
+    /// thread.
+    pub fn subscribe_fn<T, F>(
+        &self,
+        pattern: &str,
+        opts: SubscribeOptions,
+        callback: F,
+    ) -> Result<Callback, SubscribeError>
+    where
+        T: Message + Clone + Send + 'static,
+        F: FnMut(Sample<T>) + Send + 'static,
+    {
+        let sub = self.subscribe_with::<T>(pattern, opts)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Box::new(waker(&sub));
+        let counters = Arc::clone(&self.inner.counters);
+        let flag = Arc::clone(&stop);
+        let name = sub.pattern().to_string();
+        let thread = std::thread::Builder::new()
+            .name(format!("dndm-sub {name}"))
+            .spawn(move || callback_loop(sub, callback, &flag, &counters))
+            .map_err(|e| SubscribeError::Spawn {
+                pattern: name,
+                reason: e.to_string(),
+            })?;
+        Ok(Callback {
+            stop,
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    /// Serves `Req@path` with `handler` on one worker thread. Several
+    /// servers on one route share the requests: each request is handled by
+    /// exactly one of them (round-robin per client). A panicking handler
+    /// answers the caller with [`CallError::HandlerPanicked`] and keeps
+    /// serving.
+    pub fn serve<Req, Resp, F>(&self, path: &str, handler: F) -> Result<Server, ServeError>
+    where
+        Req: Message + Clone + Send + 'static,
+        Resp: Message + Send + 'static,
+        F: Fn(Req) -> Resp + Send + Sync + 'static,
+    {
+        let route = Route::new(Req::TYPE_NAME, path)?;
+        Server::start(
+            &self.inner.services,
+            route,
+            service_fingerprint::<Req, Resp>(),
+            self.inner.server_capacity,
+            Arc::new(handler),
+            Arc::clone(&self.inner.counters),
+        )
+    }
+
+    /// A client for `Req@path`; keep it to call many times cheaply.
+    pub fn client<Req, Resp>(&self, path: &str) -> Result<Arc<Client<Req, Resp>>, CallError>
+    where
+        Req: Message + Clone + Send + 'static,
+        Resp: Message + Send + 'static,
+    {
+        let key = (TypeId::of::<Req>(), TypeId::of::<Resp>(), path.to_string());
+        if let Some(c) = self.inner.clients.lock().get(&key)
+            && let Ok(c) = Arc::clone(c).downcast::<Client<Req, Resp>>()
+        {
+            return Ok(c);
+        }
+        let route = Route::new(Req::TYPE_NAME, path)?;
+        let client = Arc::new(Client::register(
+            &self.inner.services,
+            route,
+            service_fingerprint::<Req, Resp>(),
+            Arc::clone(&self.inner.next_call),
+        )?);
+        self.inner
+            .clients
+            .lock()
+            .insert(key, Arc::clone(&client) as Arc<dyn Any + Send + Sync>);
+        Ok(client)
+    }
+
+    /// Calls the service on `Req@path` and waits at most `timeout` for the
+    /// reply. Errors: no server, timeout, handler panic, schema mismatch.
+    pub fn call<Req, Resp>(
+        &self,
+        path: &str,
+        req: Req,
+        timeout: Duration,
+    ) -> Result<Resp, CallError>
+    where
+        Req: Message + Clone + Send + 'static,
+        Resp: Message + Send + 'static,
+    {
+        self.client::<Req, Resp>(path)?.call(req, timeout)
+    }
+
+    /// Calls every server on `Req@path` (broadcast) and collects the replies.
+    pub fn call_all<Req, Resp>(
+        &self,
+        path: &str,
+        req: Req,
+        timeout: Duration,
+    ) -> Result<Vec<Result<Resp, CallError>>, CallError>
+    where
+        Req: Message + Clone + Send + 'static,
+        Resp: Message + Send + 'static,
+    {
+        self.client::<Req, Resp>(path)?.call_all(req, timeout)
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.inner.name)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+fn callback_loop<T, F>(sub: Subscriber<T>, mut callback: F, stop: &AtomicBool, counters: &Counters)
+where
+    F: FnMut(Sample<T>),
+{
+    while !stop.load(Ordering::Acquire) {
+        match sub.step(None) {
+            Step::Sample(s) => {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(s))) {
+                    counters.callback_panics.fetch_add(1, Ordering::Relaxed);
+                    eprintln!(
+                        "dndm: subscriber callback on {} panicked: {}",
+                        sub.pattern(),
+                        panic_message(&*payload)
+                    );
+                }
+            }
+            Step::Closed => break,
+            Step::Woken | Step::Empty => {}
+        }
+    }
+}
+
+/// A running callback subscription (see [`Node::subscribe_fn`]). Dropping
+/// it stops the thread (after the sample being handled) and joins it.
+pub struct Callback {
+    stop: Arc<AtomicBool>,
+    wake: Box<dyn Fn() + Send + Sync>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Callback {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        (self.wake)();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl fmt::Debug for Callback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Callback").finish_non_exhaustive()
+    }
+}

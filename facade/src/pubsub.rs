@@ -1,0 +1,812 @@
+//! Publishers, subscribers, samples and the ports that link them.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use dndm_core::sync::atomic::{AtomicBool, Ordering};
+use dndm_core::{
+    Config, Inlet, Policy, Receiver, RecvTimeoutError, Sender, TryRecvError as CoreTryRecv,
+    WeakSender,
+};
+use dndm_router::{
+    Intent, IntentId, IntentPort, Interest, InterestPort, LinkEvent, LinkInfo, PortError, Route,
+    Selector,
+};
+use parking_lot::Mutex;
+use smallvec::SmallVec;
+
+use crate::error::{RecvError, SendError, TryRecvError};
+
+/// Identifies a publisher within its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublisherId(pub u64);
+
+/// Nanoseconds since this process's dndm clock started (monotonic). Sample
+/// timestamps use it, so `now_ns() - sample.stamp_ns()` is the latency.
+pub fn now_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// What travels through the core channels.
+#[derive(Clone)]
+pub(crate) struct Envelope<T> {
+    pub(crate) seq: u64,
+    pub(crate) stamp_ns: u64,
+    pub(crate) publisher: u64,
+    pub(crate) msg: T,
+}
+
+#[derive(Clone)]
+pub(crate) enum Item<T> {
+    Msg(Envelope<T>),
+    /// Sent by a linker thread so that a blocked subscriber looks at its
+    /// replay buffer (history of a publisher that just linked).
+    Wake,
+}
+
+// ---------------------------------------------------------------------------
+// Options
+
+/// Per-subscription options: queue capacity (per publisher) and the
+/// backpressure policy (see [`dndm_core::Policy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    pub(crate) capacity: usize,
+    pub(crate) policy: Policy,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        Self {
+            capacity: 64,
+            policy: Policy::BLOCK,
+        }
+    }
+}
+
+impl SubscribeOptions {
+    /// Capacity 64 per publisher, [`Policy::BLOCK`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Messages queued per publisher before the policy applies.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// What a publisher does when this subscriber is full.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+}
+
+/// Per-publisher options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublishOptions {
+    pub(crate) history: usize,
+}
+
+impl PublishOptions {
+    /// No history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keep the last `depth` messages; a subscriber that links later first
+    /// receives them, oldest first (transient-local durability).
+    pub fn history(mut self, depth: usize) -> Self {
+        self.history = depth;
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Ports
+
+struct History<T> {
+    depth: usize,
+    ring: Mutex<VecDeque<Envelope<T>>>,
+}
+
+pub(crate) struct PubPort<T> {
+    weak: WeakSender<Item<T>>,
+    history: Option<Arc<History<T>>>,
+}
+
+/// Replays waiting for the subscriber: `(publisher, last replayed seq,
+/// messages)`.
+type Replays<T> = Vec<(u64, u64, Vec<Envelope<T>>)>;
+
+pub(crate) struct SubShared<T> {
+    /// Publisher id → route, written before the publisher attaches.
+    routes: Mutex<Vec<(u64, Route)>>,
+    replay: Mutex<Replays<T>>,
+    has_replay: AtomicBool,
+}
+
+pub(crate) struct SubPort<T> {
+    inlet: Inlet<Item<T>>,
+    shared: Arc<SubShared<T>>,
+}
+
+impl<T: Clone + Send + 'static> IntentPort for PubPort<T> {
+    fn connect(&self, interest: &dyn InterestPort, link: LinkInfo<'_>) -> Result<(), PortError> {
+        let sub = interest
+            .as_any()
+            .downcast_ref::<SubPort<T>>()
+            .ok_or(PortError::Incompatible)?;
+        {
+            let mut routes = sub.shared.routes.lock();
+            if !routes.iter().any(|(id, _)| *id == link.intent.0) {
+                routes.push((link.intent.0, link.route.clone()));
+            }
+        }
+        let Some(history) = &self.history else {
+            return self
+                .weak
+                .attach(&sub.inlet)
+                .map(|_| ())
+                .map_err(|_| PortError::Closed);
+        };
+        // Replay first, attach second, both under the ring lock: a message
+        // pushed to the ring later is sent after the attach (so it reaches
+        // this subscriber through its lane), and one already in the ring is
+        // replayed (and dropped as a duplicate if it also comes by lane).
+        let ring = history.ring.lock();
+        if let Some(last) = ring.back() {
+            let mut replay = sub.shared.replay.lock();
+            replay.push((link.intent.0, last.seq, ring.iter().cloned().collect()));
+            sub.shared.has_replay.store(true, Ordering::Release);
+        }
+        let attached = self.weak.attach(&sub.inlet).map_err(|_| PortError::Closed);
+        let replayed = !ring.is_empty();
+        drop(ring);
+        if replayed {
+            wake(&sub.inlet);
+        }
+        attached.map(|_| ())
+    }
+
+    fn disconnect(&self, interest: &dyn InterestPort, _: LinkInfo<'_>) {
+        if let Some(sub) = interest.as_any().downcast_ref::<SubPort<T>>() {
+            self.weak.detach(&sub.inlet);
+        }
+    }
+}
+
+/// Makes a subscriber blocked in `recv` look at its replay buffer.
+fn wake<T: Clone>(inlet: &Inlet<Item<T>>) {
+    let tx = Sender::new();
+    if tx.attach(inlet).is_ok() {
+        let _ = tx.try_send(Item::Wake);
+    }
+}
+
+impl<T: Send + 'static> InterestPort for SubPort<T> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Publisher
+
+/// Publishes `T` on one route. Created by [`Node::publish`](crate::Node::publish).
+///
+/// `Send` but not `Sync`: create one publisher per thread (several
+/// publishers may share a route; subscribers get the union). Dropping it
+/// unlinks every subscriber before `drop` returns.
+pub struct Publisher<T> {
+    intent: Intent,
+    tx: Sender<Item<T>>,
+    history: Option<Arc<History<T>>>,
+    seq: std::cell::Cell<u64>,
+    id: u64,
+}
+
+impl<T: Clone + Send + 'static> Publisher<T> {
+    pub(crate) fn register(
+        linker: &dndm_router::Linker,
+        route: Route,
+        fingerprint: u64,
+        opts: PublishOptions,
+    ) -> Result<Self, dndm_router::LinkError> {
+        let tx = Sender::new();
+        let history = (opts.history > 0).then(|| {
+            Arc::new(History {
+                depth: opts.history,
+                ring: Mutex::new(VecDeque::with_capacity(opts.history)),
+            })
+        });
+        let port = Arc::new(PubPort {
+            weak: tx.downgrade(),
+            history: history.clone(),
+        });
+        let intent = linker.add_intent(route, fingerprint, port)?;
+        Ok(Self {
+            id: intent.id().0,
+            intent,
+            tx,
+            history,
+            seq: std::cell::Cell::new(0),
+        })
+    }
+
+    /// Publishes `msg` to every linked subscriber, waiting for room in
+    /// `Block` subscribers (at most their timeout).
+    ///
+    /// With nobody interested (and no history) this is a single atomic load
+    /// and returns `Ok`: publishing into the void is not an error.
+    #[inline]
+    pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
+        if self.history.is_none() && self.tx.receiver_count() == 0 {
+            return Ok(());
+        }
+        self.deliver(msg, |tx, item| tx.send(item))
+    }
+
+    /// Like [`send`](Self::send) but never waits: a full `Block` subscriber
+    /// counts as missed.
+    pub fn try_send(&self, msg: T) -> Result<(), SendError<T>> {
+        if self.history.is_none() && self.tx.receiver_count() == 0 {
+            return Ok(());
+        }
+        self.deliver(msg, |tx, item| tx.try_send(item))
+    }
+
+    /// Like [`send`](Self::send), waiting at most `timeout` in total.
+    pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendError<T>> {
+        if self.history.is_none() && self.tx.receiver_count() == 0 {
+            return Ok(());
+        }
+        self.deliver(msg, |tx, item| tx.send_timeout(item, timeout))
+    }
+
+    #[inline]
+    fn deliver(
+        &self,
+        msg: T,
+        op: impl FnOnce(&Sender<Item<T>>, Item<T>) -> Result<(), dndm_core::SendError<Item<T>>>,
+    ) -> Result<(), SendError<T>> {
+        let seq = self.seq.get() + 1;
+        self.seq.set(seq);
+        let env = Envelope {
+            seq,
+            stamp_ns: now_ns(),
+            publisher: self.id,
+            msg,
+        };
+        if let Some(h) = &self.history {
+            let mut ring = h.ring.lock();
+            if ring.len() == h.depth {
+                ring.pop_front();
+            }
+            ring.push_back(env.clone());
+            drop(ring);
+            if self.tx.receiver_count() == 0 {
+                return Ok(());
+            }
+        }
+        match op(&self.tx, Item::Msg(env)) {
+            Ok(()) => Ok(()),
+            // The last subscriber left between the check and the send.
+            Err(dndm_core::SendError::Disconnected(_)) => Ok(()),
+            Err(dndm_core::SendError::Full { msg, missed }) => Err(SendError::Full {
+                msg: match msg {
+                    Item::Msg(e) => e.msg,
+                    // Only `Msg` items are sent here.
+                    Item::Wake => return Ok(()),
+                },
+                missed,
+                route: self.route().to_string(),
+            }),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+impl<T> Publisher<T> {
+    /// The route it publishes on.
+    pub fn route(&self) -> &Route {
+        self.intent.route()
+    }
+
+    /// This publisher's id (carried by every sample).
+    pub fn id(&self) -> PublisherId {
+        PublisherId(self.id)
+    }
+
+    /// How many subscribers are linked now.
+    pub fn interest_count(&self) -> usize {
+        self.intent.interest_count()
+    }
+
+    /// Blocks until at least one subscriber is linked, at most `timeout`
+    /// (`None`: no limit). True if one is.
+    pub fn wait_for_interest(&self, timeout: Option<Duration>) -> bool {
+        self.intent.wait_for_interest(timeout)
+    }
+
+    /// The next link event (a subscriber linked, left, or has another
+    /// schema), if one is queued.
+    pub fn try_event(&self) -> Option<LinkEvent> {
+        self.intent.try_event()
+    }
+
+    /// Waits at most `timeout` for the next link event.
+    pub fn next_event(&self, timeout: Option<Duration>) -> Option<LinkEvent> {
+        self.intent.next_event(timeout)
+    }
+
+    /// Messages sent so far (the last sequence number).
+    pub fn sent(&self) -> u64 {
+        self.seq.get()
+    }
+}
+
+impl<T> fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher")
+            .field("route", self.route())
+            .field("id", &self.id)
+            .field("interest", &self.interest_count())
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Sample
+
+/// A received message with its metadata. Dereferences to the message.
+#[derive(Clone)]
+pub struct Sample<T> {
+    msg: T,
+    route: Arc<Route>,
+    seq: u64,
+    stamp_ns: u64,
+    publisher: PublisherId,
+}
+
+impl<T> Sample<T> {
+    /// The route it was published on.
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// The publisher's sequence number (1 for its first message; gaps mean
+    /// drops).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// When it was published, in [`now_ns`] time.
+    pub fn stamp_ns(&self) -> u64 {
+        self.stamp_ns
+    }
+
+    /// Who published it.
+    pub fn publisher(&self) -> PublisherId {
+        self.publisher
+    }
+
+    /// The message.
+    pub fn into_inner(self) -> T {
+        self.msg
+    }
+}
+
+impl<T> Deref for Sample<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.msg
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Sample<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sample")
+            .field("route", &*self.route)
+            .field("seq", &self.seq)
+            .field("publisher", &self.publisher.0)
+            .field("msg", &self.msg)
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Subscriber
+
+struct Local<T> {
+    /// Replayed history (and live messages queued behind it).
+    pending: VecDeque<Envelope<T>>,
+    /// Publishers whose replay ended at a sequence number: their lane
+    /// messages up to it are duplicates.
+    dedup: SmallVec<[(u64, u64); 4]>,
+    /// Publisher id → route, filled from the shared table on a miss.
+    routes: SmallVec<[(u64, Arc<Route>); 4]>,
+    last: usize,
+}
+
+/// What one step of the receive loop produced.
+pub(crate) enum Step<T> {
+    Sample(Sample<T>),
+    Woken,
+    Empty,
+    Closed,
+}
+
+/// Receives `T` from every publisher whose route matches a pattern. Created
+/// by [`Node::subscribe`](crate::Node::subscribe).
+///
+/// Messages of one publisher arrive in order; publishers are served
+/// round-robin. `recv` blocks, [`recv_timeout`](Self::recv_timeout) bounds
+/// the wait, [`recv_async`](Self::recv_async) is an executor-agnostic
+/// future, and `for sample in &subscriber` iterates until the node closes.
+/// Dropping it unlinks it from every publisher before `drop` returns.
+pub struct Subscriber<T> {
+    interest: Interest,
+    rx: Receiver<Item<T>>,
+    shared: Arc<SubShared<T>>,
+    local: RefCell<Local<T>>,
+    pattern: String,
+}
+
+impl<T: Clone + Send + 'static> Subscriber<T> {
+    pub(crate) fn register(
+        linker: &dndm_router::Linker,
+        selector: Selector,
+        fingerprint: u64,
+        opts: SubscribeOptions,
+    ) -> Result<Self, crate::SubscribeError> {
+        let pattern = selector.to_string();
+        let rx =
+            Receiver::new(Config::new(opts.capacity).policy(opts.policy)).map_err(|source| {
+                crate::SubscribeError::Config {
+                    pattern: pattern.clone(),
+                    source,
+                }
+            })?;
+        let shared = Arc::new(SubShared {
+            routes: Mutex::new(Vec::new()),
+            replay: Mutex::new(Vec::new()),
+            has_replay: AtomicBool::new(false),
+        });
+        let port = Arc::new(SubPort {
+            inlet: rx.inlet(),
+            shared: Arc::clone(&shared),
+        });
+        let interest = linker.add_interest(selector, fingerprint, port)?;
+        Ok(Self {
+            interest,
+            rx,
+            shared,
+            local: RefCell::new(Local {
+                pending: VecDeque::new(),
+                dedup: SmallVec::new(),
+                routes: SmallVec::new(),
+                last: 0,
+            }),
+            pattern,
+        })
+    }
+}
+
+impl<T> Subscriber<T> {
+    /// Moves replayed history into the local queue.
+    #[cold]
+    fn absorb(&self, local: &mut Local<T>) {
+        let replays = {
+            let mut replay = self.shared.replay.lock();
+            self.shared.has_replay.store(false, Ordering::Release);
+            std::mem::take(&mut *replay)
+        };
+        for (publisher, last, msgs) in replays {
+            local.dedup.retain(|(p, _)| *p != publisher);
+            local.dedup.push((publisher, last));
+            // Live messages of this publisher already queued locally are
+            // newer than its history only if their seq is larger.
+            local
+                .pending
+                .retain(|e| e.publisher != publisher || e.seq > last);
+            let at = local
+                .pending
+                .iter()
+                .position(|e| e.publisher == publisher)
+                .unwrap_or(local.pending.len());
+            for (k, m) in msgs.into_iter().enumerate() {
+                local.pending.insert(at + k, m);
+            }
+        }
+    }
+
+    /// Handles one item from the channel.
+    #[inline]
+    fn accept(&self, item: Item<T>) -> Step<T> {
+        let mut local = self.local.borrow_mut();
+        let env = match item {
+            Item::Wake => {
+                if self.shared.has_replay.load(Ordering::Acquire) {
+                    self.absorb(&mut local);
+                }
+                return match local.pending.pop_front() {
+                    Some(e) => self.sample(&mut local, e).map_or(Step::Empty, Step::Sample),
+                    None => Step::Woken,
+                };
+            }
+            Item::Msg(env) => env,
+        };
+        if self.shared.has_replay.load(Ordering::Acquire) {
+            self.absorb(&mut local);
+        }
+        if !local.dedup.is_empty()
+            && let Some(i) = local.dedup.iter().position(|(p, _)| *p == env.publisher)
+        {
+            if env.seq <= local.dedup[i].1 {
+                return Step::Empty; // already replayed
+            }
+            local.dedup.swap_remove(i);
+        }
+        let env = if local.pending.is_empty() {
+            env
+        } else {
+            local.pending.push_back(env);
+            match local.pending.pop_front() {
+                Some(e) => e,
+                None => return Step::Empty,
+            }
+        };
+        self.sample(&mut local, env)
+            .map_or(Step::Empty, Step::Sample)
+    }
+
+    /// `None` only for a publisher the linker never announced (impossible:
+    /// ports record the route before attaching).
+    fn sample(&self, local: &mut Local<T>, env: Envelope<T>) -> Option<Sample<T>> {
+        let route = match local.routes.get(local.last) {
+            Some((id, r)) if *id == env.publisher => Arc::clone(r),
+            _ => self.route_of(local, env.publisher)?,
+        };
+        Some(Sample {
+            msg: env.msg,
+            route,
+            seq: env.seq,
+            stamp_ns: env.stamp_ns,
+            publisher: PublisherId(env.publisher),
+        })
+    }
+
+    #[cold]
+    fn route_of(&self, local: &mut Local<T>, publisher: u64) -> Option<Arc<Route>> {
+        if let Some(i) = local.routes.iter().position(|(id, _)| *id == publisher) {
+            local.last = i;
+            return Some(Arc::clone(&local.routes[i].1));
+        }
+        let route = self
+            .shared
+            .routes
+            .lock()
+            .iter()
+            .find(|(id, _)| *id == publisher)
+            .map(|(_, r)| r.clone());
+        // The port records the route before attaching, so it is there.
+        let route = Arc::new(route?);
+        local.routes.push((publisher, Arc::clone(&route)));
+        local.last = local.routes.len() - 1;
+        Some(route)
+    }
+
+    fn pop_pending(&self) -> Option<Sample<T>> {
+        let mut local = self.local.borrow_mut();
+        while let Some(env) = local.pending.pop_front() {
+            if let Some(s) = self.sample(&mut local, env) {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn step(&self, deadline: Option<Instant>) -> Step<T> {
+        if let Some(s) = self.pop_pending() {
+            return Step::Sample(s);
+        }
+        let item = match deadline {
+            None => match self.rx.recv() {
+                Ok(i) => i,
+                Err(_) => return self.closed_step(),
+            },
+            Some(d) => match self
+                .rx
+                .recv_timeout(d.saturating_duration_since(Instant::now()))
+            {
+                Ok(i) => i,
+                Err(RecvTimeoutError::Timeout) => return Step::Empty,
+                Err(_) => return self.closed_step(),
+            },
+        };
+        self.accept(item)
+    }
+
+    fn closed_step(&self) -> Step<T> {
+        match self.pop_pending() {
+            Some(s) => Step::Sample(s),
+            None => Step::Closed,
+        }
+    }
+
+    /// Waits for the next sample; `Err` once the node closed and the queue
+    /// is drained.
+    pub fn recv(&self) -> Result<Sample<T>, RecvError> {
+        loop {
+            match self.step(None) {
+                Step::Sample(s) => return Ok(s),
+                Step::Closed => {
+                    return Err(RecvError {
+                        pattern: self.pattern.clone(),
+                    });
+                }
+                Step::Woken | Step::Empty => {}
+            }
+        }
+    }
+
+    /// Waits at most `timeout` for the next sample.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Sample<T>, TryRecvError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.step(Some(deadline)) {
+                Step::Sample(s) => return Ok(s),
+                Step::Closed => {
+                    return Err(TryRecvError::Closed {
+                        pattern: self.pattern.clone(),
+                    });
+                }
+                Step::Woken | Step::Empty => {
+                    if Instant::now() >= deadline {
+                        return Err(TryRecvError::Empty {
+                            pattern: self.pattern.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes a sample if one is queued.
+    pub fn try_recv(&self) -> Result<Sample<T>, TryRecvError> {
+        loop {
+            if let Some(s) = self.pop_pending() {
+                return Ok(s);
+            }
+            let item = match self.rx.try_recv() {
+                Ok(i) => i,
+                Err(CoreTryRecv::Empty) => {
+                    return Err(TryRecvError::Empty {
+                        pattern: self.pattern.clone(),
+                    });
+                }
+                Err(_) => {
+                    return match self.pop_pending() {
+                        Some(s) => Ok(s),
+                        None => Err(TryRecvError::Closed {
+                            pattern: self.pattern.clone(),
+                        }),
+                    };
+                }
+            };
+            if let Step::Sample(s) = self.accept(item) {
+                return Ok(s);
+            }
+        }
+    }
+
+    /// Waits for the next sample without blocking the thread (any executor).
+    pub async fn recv_async(&self) -> Result<Sample<T>, RecvError> {
+        loop {
+            if let Some(s) = self.pop_pending() {
+                return Ok(s);
+            }
+            let item = match self.rx.recv_async().await {
+                Ok(i) => i,
+                Err(_) => {
+                    return self.pop_pending().ok_or_else(|| RecvError {
+                        pattern: self.pattern.clone(),
+                    });
+                }
+            };
+            if let Step::Sample(s) = self.accept(item) {
+                return Ok(s);
+            }
+        }
+    }
+
+    /// A blocking iterator that ends when the subscription closes.
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { sub: self }
+    }
+
+    /// The subscription's selector, as text.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// How many publishers feed it now.
+    pub fn publisher_count(&self) -> usize {
+        self.interest.intent_count()
+    }
+
+    /// The publishers feeding it now, with their routes.
+    pub fn publishers(&self) -> Vec<(PublisherId, Route)> {
+        self.interest
+            .feeders()
+            .into_iter()
+            .map(|(IntentId(id), r)| (PublisherId(id), r))
+            .collect()
+    }
+
+    /// Blocks until at least one publisher is linked, at most `timeout`.
+    pub fn wait_for_publisher(&self, timeout: Option<Duration>) -> bool {
+        self.interest.wait_links(|n| n > 0, timeout)
+    }
+
+    /// The next link event, if one is queued.
+    pub fn try_event(&self) -> Option<LinkEvent> {
+        self.interest.try_event()
+    }
+
+    /// Counters of the underlying queue: received, dropped, rejected, queued.
+    pub fn stats(&self) -> dndm_core::Stats {
+        self.rx.stats()
+    }
+
+    pub(crate) fn inlet(&self) -> Inlet<Item<T>> {
+        self.rx.inlet()
+    }
+}
+
+impl<T> fmt::Debug for Subscriber<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("pattern", &self.pattern)
+            .field("publishers", &self.publisher_count())
+            .finish()
+    }
+}
+
+/// Blocking iterator over a [`Subscriber`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    sub: &'a Subscriber<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = Sample<T>;
+    fn next(&mut self) -> Option<Sample<T>> {
+        self.sub.recv().ok()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Subscriber<T> {
+    type Item = Sample<T>;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+/// Wakes a subscriber's receive loop (used to stop callback threads).
+pub(crate) fn waker<T: Clone + Send + 'static>(
+    sub: &Subscriber<T>,
+) -> impl Fn() + Send + Sync + use<T> {
+    let inlet = sub.inlet();
+    move || wake(&inlet)
+}

@@ -1,0 +1,393 @@
+//! Request/reply on top of the linker: servers register interests, clients
+//! register intents, and each request goes to exactly one server.
+
+use std::any::Any;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use dndm_core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use dndm_core::{Config, Inlet, Receiver, Sender};
+use dndm_router::{
+    Intent, IntentPort, Interest, InterestId, InterestPort, LinkEvent, LinkInfo, PortError, Route,
+};
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::CallError;
+use crate::node::Counters;
+
+enum Outcome<Resp> {
+    Reply(Resp),
+    Panicked(String),
+    Gone,
+}
+
+struct Slot<Resp> {
+    value: Mutex<Option<Outcome<Resp>>>,
+    ready: Condvar,
+}
+
+impl<Resp> Slot<Resp> {
+    fn new() -> Self {
+        Self {
+            value: Mutex::new(None),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Stores the outcome unless one is there; false if the caller already
+    /// gave up (nobody else holds the slot).
+    fn fill(self: &Arc<Self>, outcome: Outcome<Resp>) -> bool {
+        let mut v = self.value.lock();
+        if v.is_some() {
+            return true;
+        }
+        *v = Some(outcome);
+        drop(v);
+        self.ready.notify_one();
+        Arc::strong_count(self) > 1
+    }
+
+    fn wait(&self, deadline: Instant) -> Option<Outcome<Resp>> {
+        let mut v = self.value.lock();
+        loop {
+            if let Some(o) = v.take() {
+                return Some(o);
+            }
+            if self.ready.wait_until(&mut v, deadline).timed_out() {
+                return v.take();
+            }
+        }
+    }
+}
+
+/// Where a server sends its reply. If dropped unanswered (the server went
+/// away), the caller is told at once.
+struct ReplyTo<Resp> {
+    slot: Arc<Slot<Resp>>,
+}
+
+impl<Resp> Drop for ReplyTo<Resp> {
+    fn drop(&mut self) {
+        let _ = self.slot.fill(Outcome::Gone);
+    }
+}
+
+/// One request in flight. `Clone` is required by the channel (fan-out);
+/// a request always has exactly one server, so it is never cloned.
+pub(crate) struct Request<Req, Resp> {
+    /// Correlation id, unique per node.
+    id: u64,
+    req: Req,
+    reply: Arc<ReplyTo<Resp>>,
+}
+
+impl<Req: Clone, Resp> Clone for Request<Req, Resp> {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id,
+            req: self.req.clone(),
+            reply: Arc::clone(&self.reply),
+        }
+    }
+}
+
+pub(crate) struct ServerPort<Req, Resp> {
+    inlet: Inlet<Request<Req, Resp>>,
+}
+
+impl<Req: Send + 'static, Resp: Send + 'static> InterestPort for ServerPort<Req, Resp> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The servers a client can reach: one sender (own lanes) per server.
+type ServerLinks<Req, Resp> = Vec<(InterestId, Sender<Request<Req, Resp>>)>;
+
+pub(crate) struct ClientPort<Req, Resp> {
+    servers: Mutex<ServerLinks<Req, Resp>>,
+}
+
+impl<Req: Clone + Send + 'static, Resp: Send + 'static> IntentPort for ClientPort<Req, Resp> {
+    fn connect(&self, interest: &dyn InterestPort, link: LinkInfo<'_>) -> Result<(), PortError> {
+        let server = interest
+            .as_any()
+            .downcast_ref::<ServerPort<Req, Resp>>()
+            .ok_or(PortError::Incompatible)?;
+        let tx = Sender::new();
+        tx.attach(&server.inlet).map_err(|_| PortError::Closed)?;
+        self.servers.lock().push((link.interest, tx));
+        Ok(())
+    }
+
+    fn disconnect(&self, _: &dyn InterestPort, link: LinkInfo<'_>) {
+        self.servers.lock().retain(|(id, _)| *id != link.interest);
+    }
+}
+
+/// A handle for calling one service route repeatedly (what
+/// [`Node::call`](crate::Node::call) caches). Cheap to share across threads.
+pub struct Client<Req, Resp> {
+    intent: Intent,
+    port: Arc<ClientPort<Req, Resp>>,
+    next_id: Arc<AtomicU64>,
+    rr: AtomicUsize,
+    mismatch: Mutex<Option<String>>,
+}
+
+impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
+    pub(crate) fn register(
+        linker: &dndm_router::Linker,
+        route: Route,
+        fingerprint: u64,
+        next_id: Arc<AtomicU64>,
+    ) -> Result<Self, CallError> {
+        let port = Arc::new(ClientPort {
+            servers: Mutex::new(Vec::new()),
+        });
+        let intent = linker.add_intent(route, fingerprint, Arc::clone(&port) as _)?;
+        Ok(Self {
+            intent,
+            port,
+            next_id,
+            rr: AtomicUsize::new(0),
+            mismatch: Mutex::new(None),
+        })
+    }
+
+    fn no_server(&self) -> CallError {
+        let mut mismatch = self.mismatch.lock();
+        while let Some(ev) = self.intent.try_event() {
+            if let LinkEvent::SchemaMismatch(m) = ev {
+                *mismatch = Some(m.to_string());
+            }
+        }
+        let route = self.route().to_string();
+        match &*mismatch {
+            Some(detail) => CallError::SchemaMismatch {
+                route,
+                detail: detail.clone(),
+            },
+            None => CallError::NoServer { route },
+        }
+    }
+
+    fn submit(
+        &self,
+        req: Req,
+        pick: Option<usize>,
+        timeout: Duration,
+    ) -> Result<Arc<Slot<Resp>>, CallError> {
+        let slot = Arc::new(Slot::new());
+        let request = Request {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            req,
+            reply: Arc::new(ReplyTo {
+                slot: Arc::clone(&slot),
+            }),
+        };
+        let servers = self.port.servers.lock();
+        if servers.is_empty() {
+            drop(servers);
+            return Err(self.no_server());
+        }
+        let i = pick.unwrap_or_else(|| self.rr.fetch_add(1, Ordering::Relaxed)) % servers.len();
+        match servers[i].1.send_timeout(request, timeout) {
+            Ok(()) => Ok(slot),
+            Err(dndm_core::SendError::Full { .. }) => Err(CallError::Busy {
+                route: self.route().to_string(),
+            }),
+            Err(_) => Err(CallError::ServerGone {
+                route: self.route().to_string(),
+            }),
+        }
+    }
+
+    fn finish(
+        &self,
+        slot: &Slot<Resp>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Resp, CallError> {
+        let route = || self.route().to_string();
+        match slot.wait(deadline) {
+            Some(Outcome::Reply(r)) => Ok(r),
+            Some(Outcome::Panicked(message)) => Err(CallError::HandlerPanicked {
+                route: route(),
+                message,
+            }),
+            Some(Outcome::Gone) => Err(CallError::ServerGone { route: route() }),
+            None => Err(CallError::Timeout {
+                route: route(),
+                timeout,
+            }),
+        }
+    }
+
+    /// Sends `req` to one server (round-robin over the servers on the route)
+    /// and waits at most `timeout` for its reply.
+    pub fn call(&self, req: Req, timeout: Duration) -> Result<Resp, CallError> {
+        let deadline = Instant::now() + timeout;
+        let slot = self.submit(req, None, timeout)?;
+        self.finish(&slot, deadline, timeout)
+    }
+
+    /// Sends `req` to every server on the route and collects every reply
+    /// (or error), in server registration order.
+    pub fn call_all(
+        &self,
+        req: Req,
+        timeout: Duration,
+    ) -> Result<Vec<Result<Resp, CallError>>, CallError> {
+        let deadline = Instant::now() + timeout;
+        let n = self.port.servers.lock().len();
+        if n == 0 {
+            return Err(self.no_server());
+        }
+        let slots: Vec<_> = (0..n)
+            .map(|i| self.submit(req.clone(), Some(i), timeout))
+            .collect();
+        Ok(slots
+            .into_iter()
+            .map(|s| s.and_then(|slot| self.finish(&slot, deadline, timeout)))
+            .collect())
+    }
+
+    /// How many servers serve the route now.
+    pub fn server_count(&self) -> usize {
+        self.intent.interest_count()
+    }
+
+    /// Blocks until a server is there, at most `timeout`.
+    pub fn wait_for_server(&self, timeout: Option<Duration>) -> bool {
+        self.intent.wait_for_interest(timeout)
+    }
+}
+
+impl<Req, Resp> Client<Req, Resp> {
+    /// The service route (`Req@path`).
+    pub fn route(&self) -> &Route {
+        self.intent.route()
+    }
+}
+
+impl<Req, Resp> fmt::Debug for Client<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("route", self.route())
+            .field("servers", &self.intent.interest_count())
+            .finish()
+    }
+}
+
+/// A running server (one worker thread). Dropping it unregisters it, lets
+/// the worker answer what is already queued, and joins the worker.
+pub struct Server {
+    interest: Option<Interest>,
+    worker: Option<JoinHandle<()>>,
+    route: Route,
+}
+
+impl Server {
+    pub(crate) fn start<Req, Resp, F>(
+        linker: &dndm_router::Linker,
+        route: Route,
+        fingerprint: u64,
+        capacity: usize,
+        handler: Arc<F>,
+        counters: Arc<Counters>,
+    ) -> Result<Self, crate::ServeError>
+    where
+        Req: Clone + Send + 'static,
+        Resp: Send + 'static,
+        F: Fn(Req) -> Resp + Send + Sync + 'static,
+    {
+        let rx =
+            Receiver::<Request<Req, Resp>>::new(Config::new(capacity.max(1))).map_err(|e| {
+                crate::ServeError::Spawn {
+                    route: route.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let port = Arc::new(ServerPort { inlet: rx.inlet() });
+        let selector = dndm_router::Pattern::exact(&route)
+            .map(dndm_router::Selector::Pattern)
+            .unwrap_or_else(|| dndm_router::Selector::Hashed(route.clone()));
+        let interest = linker.add_interest(selector, fingerprint, port)?;
+        let name = route.to_string();
+        let worker = std::thread::Builder::new()
+            .name(format!("dndm-serve {name}"))
+            .spawn(move || serve_loop(rx, &*handler, &name, &counters))
+            .map_err(|e| crate::ServeError::Spawn {
+                route: route.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            interest: Some(interest),
+            worker: Some(worker),
+            route,
+        })
+    }
+
+    /// The service route (`Req@path`).
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+}
+
+fn serve_loop<Req, Resp, F>(
+    rx: Receiver<Request<Req, Resp>>,
+    handler: &F,
+    route: &str,
+    counters: &Counters,
+) where
+    F: Fn(Req) -> Resp,
+{
+    while let Ok(request) = rx.recv() {
+        let Request { id, req, reply } = request;
+        let outcome = match catch_unwind(AssertUnwindSafe(|| handler(req))) {
+            Ok(resp) => Outcome::Reply(resp),
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                counters.handler_panics.fetch_add(1, Ordering::Relaxed);
+                eprintln!("dndm: handler of {route} panicked on request {id}: {message}");
+                Outcome::Panicked(message)
+            }
+        };
+        if !reply.slot.fill(outcome) {
+            counters.late_replies.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Unlink first: clients stop sending and the inlet goes away, so the
+        // worker drains its queue and sees the end.
+        drop(self.interest.take());
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("route", &self.route)
+            .finish()
+    }
+}

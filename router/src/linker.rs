@@ -1,0 +1,819 @@
+//! The linker: joins intents (publishers) with interests (subscribers).
+//!
+//! Registration, removal and every link change happen synchronously, under
+//! one mutex, before the call returns; the publish hot path never touches
+//! that mutex (the ports attach core channel inlets to senders, and a core
+//! sender sees a new receiver through one generation counter).
+
+use std::any::Any;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dndm_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use dndm_core::sync::{Condvar, Mutex, MutexGuard};
+use dndm_core::{Inlet, WeakSender};
+
+use crate::index::{RouteIndex, SelectorIndex};
+use crate::pattern::Selector;
+use crate::route::Route;
+
+/// Identifies an intent inside one [`Linker`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IntentId(pub u64);
+
+/// Identifies an interest inside one [`Linker`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InterestId(pub u64);
+
+/// What a port learns about the link it is asked to make or break.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkInfo<'a> {
+    /// The intent.
+    pub intent: IntentId,
+    /// The interest.
+    pub interest: InterestId,
+    /// The intent's route.
+    pub route: &'a Route,
+    /// The interest's selector.
+    pub selector: &'a Selector,
+}
+
+/// The publishing side of a link, as the linker sees it.
+///
+/// The linker knows nothing about what flows: a port attaches whatever
+/// carries messages (a core channel inlet, a network forwarder) when asked.
+///
+/// Contract: [`connect`](Self::connect) and [`disconnect`](Self::disconnect)
+/// are called with the linker's lock held, so they must be quick, must not
+/// block on user code and must not call back into the linker.
+/// `disconnect` is called exactly once for each successful `connect`.
+pub trait IntentPort: Send + Sync + 'static {
+    /// Starts delivering to `interest`. An `Err` means no link is made (the
+    /// failure is reported to both sides as [`LinkEvent::Failed`]).
+    fn connect(&self, interest: &dyn InterestPort, link: LinkInfo<'_>) -> Result<(), PortError>;
+    /// Stops delivering to `interest`.
+    fn disconnect(&self, interest: &dyn InterestPort, link: LinkInfo<'_>);
+}
+
+/// The receiving side of a link, as the linker sees it. The intent's port
+/// downcasts it (through [`as_any`](Self::as_any)) to the kind it can feed.
+pub trait InterestPort: Send + Sync + 'static {
+    /// The concrete port, for downcasting.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Why a port could not connect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PortError {
+    /// The interest's port is not a kind this intent's port can feed (for
+    /// example two Rust types share a name and a schema in one process).
+    #[error("the interest's port cannot receive what this intent sends")]
+    Incompatible,
+    /// One side's channel is already gone.
+    #[error("a channel of the link is already closed")]
+    Closed,
+}
+
+/// Why a registration failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The linker was closed.
+    #[error("cannot register {what}: the linker is closed")]
+    Closed {
+        /// The route or selector being registered.
+        what: String,
+    },
+}
+
+/// Type name equal, schema fingerprint different: the two sides would not
+/// understand each other, so no link is made. Both sides receive it as
+/// [`LinkEvent::SchemaMismatch`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "schema mismatch on route {route} (selector {selector}): intent fingerprint {intent_fingerprint:#018x}, interest fingerprint {interest_fingerprint:#018x}"
+)]
+pub struct SchemaMismatch {
+    /// The intent.
+    pub intent: IntentId,
+    /// The interest.
+    pub interest: InterestId,
+    /// The intent's route.
+    pub route: Route,
+    /// The interest's selector.
+    pub selector: Selector,
+    /// The intent's schema fingerprint.
+    pub intent_fingerprint: u64,
+    /// The interest's schema fingerprint.
+    pub interest_fingerprint: u64,
+}
+
+/// A change seen by one intent or interest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkEvent {
+    /// A link formed.
+    Linked {
+        /// The intent.
+        intent: IntentId,
+        /// The interest.
+        interest: InterestId,
+        /// The intent's route.
+        route: Route,
+    },
+    /// A link was removed (one side left or the linker closed).
+    Unlinked {
+        /// The intent.
+        intent: IntentId,
+        /// The interest.
+        interest: InterestId,
+        /// The intent's route.
+        route: Route,
+    },
+    /// The route matched but the schemas differ; no link.
+    SchemaMismatch(SchemaMismatch),
+    /// The route and schema matched but the ports could not connect.
+    Failed {
+        /// The intent.
+        intent: IntentId,
+        /// The interest.
+        interest: InterestId,
+        /// The intent's route.
+        route: Route,
+        /// Why.
+        error: PortError,
+    },
+}
+
+/// How many events a handle keeps before it drops the oldest (and counts
+/// them in `events_missed`). Link counts never depend on the queue.
+pub const EVENT_QUEUE_CAPACITY: usize = 1024;
+
+// ---------------------------------------------------------------------------
+// Per-handle shared state
+
+struct Events {
+    queue: VecDeque<LinkEvent>,
+    missed: u64,
+}
+
+struct Shared {
+    /// Links now: interests of an intent, intents of an interest.
+    count: AtomicUsize,
+    closed: AtomicBool,
+    events: Mutex<Events>,
+    changed: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn new() -> Self {
+        Self {
+            count: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            events: Mutex::new(Events {
+                queue: VecDeque::new(),
+                missed: 0,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Records `event` and the new count, and wakes waiters.
+    fn push(&self, event: LinkEvent, count_delta: isize) {
+        let mut ev = lock(&self.events);
+        if count_delta > 0 {
+            self.count
+                .fetch_add(count_delta.unsigned_abs(), Ordering::AcqRel);
+        } else if count_delta < 0 {
+            self.count
+                .fetch_sub(count_delta.unsigned_abs(), Ordering::AcqRel);
+        }
+        if ev.queue.len() >= EVENT_QUEUE_CAPACITY {
+            ev.queue.pop_front();
+            ev.missed += 1;
+        }
+        ev.queue.push_back(event);
+        drop(ev);
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        let ev = lock(&self.events);
+        self.closed.store(true, Ordering::Release);
+        self.count.store(0, Ordering::Release);
+        drop(ev);
+        self.changed.notify_all();
+    }
+
+    fn wait_count(&self, done: &mut dyn FnMut(usize) -> bool, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut ev = lock(&self.events);
+        loop {
+            if done(self.count.load(Ordering::Acquire)) {
+                return true;
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            ev = match wait(&self.changed, ev, deadline) {
+                Some(g) => g,
+                None => return done(self.count.load(Ordering::Acquire)),
+            };
+        }
+    }
+
+    fn next_event(&self, timeout: Option<Duration>) -> Option<LinkEvent> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut ev = lock(&self.events);
+        loop {
+            if let Some(e) = ev.queue.pop_front() {
+                return Some(e);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            ev = wait(&self.changed, ev, deadline)?;
+        }
+    }
+
+    fn try_event(&self) -> Option<LinkEvent> {
+        lock(&self.events).queue.pop_front()
+    }
+
+    fn missed(&self) -> u64 {
+        lock(&self.events).missed
+    }
+}
+
+/// Waits on `cv` until `deadline`; `None` once it passed.
+fn wait<'a>(
+    cv: &Condvar,
+    guard: MutexGuard<'a, Events>,
+    deadline: Option<Instant>,
+) -> Option<MutexGuard<'a, Events>> {
+    match deadline {
+        None => Some(cv.wait(guard).unwrap_or_else(|p| p.into_inner())),
+        Some(d) => {
+            let now = Instant::now();
+            if now >= d {
+                return None;
+            }
+            Some(wait_timeout(cv, guard, d - now))
+        }
+    }
+}
+
+#[cfg(not(dndm_loom))]
+fn wait_timeout<'a>(
+    cv: &Condvar,
+    guard: MutexGuard<'a, Events>,
+    d: Duration,
+) -> MutexGuard<'a, Events> {
+    match cv.wait_timeout(guard, d) {
+        Ok((g, _)) => g,
+        Err(p) => p.into_inner().0,
+    }
+}
+
+#[cfg(dndm_loom)]
+fn wait_timeout<'a>(
+    cv: &Condvar,
+    guard: MutexGuard<'a, Events>,
+    _d: Duration,
+) -> MutexGuard<'a, Events> {
+    // loom has no clock: a timed wait is modelled as an untimed one.
+    cv.wait(guard).unwrap_or_else(|p| p.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// Linker state
+
+struct IntentEntry {
+    route: Route,
+    fingerprint: u64,
+    port: Arc<dyn IntentPort>,
+    shared: Arc<Shared>,
+    links: Vec<InterestId>,
+}
+
+struct InterestEntry {
+    selector: Selector,
+    fingerprint: u64,
+    port: Arc<dyn InterestPort>,
+    shared: Arc<Shared>,
+    links: Vec<IntentId>,
+}
+
+struct State {
+    closed: bool,
+    next_id: u64,
+    intents: BTreeMap<IntentId, IntentEntry>,
+    interests: BTreeMap<InterestId, InterestEntry>,
+    routes: RouteIndex<IntentId>,
+    selectors: SelectorIndex<InterestId>,
+    links: usize,
+}
+
+struct Inner {
+    state: Mutex<State>,
+}
+
+/// Joins intents with interests whose selector matches the intent's route
+/// and whose schema fingerprint agrees. See the crate docs for an example.
+///
+/// Cheap to clone (a shared handle). Sans-IO and deterministic: no threads,
+/// no clock; identical call sequences give identical links and events.
+#[derive(Clone)]
+pub struct Linker {
+    inner: Arc<Inner>,
+}
+
+impl Default for Linker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Linker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = lock(&self.inner.state);
+        f.debug_struct("Linker")
+            .field("intents", &s.intents.len())
+            .field("interests", &s.interests.len())
+            .field("links", &s.links)
+            .field("closed", &s.closed)
+            .finish()
+    }
+}
+
+impl State {
+    /// Tries to link `i` and `j`; the caller checked that the selector
+    /// matches the route.
+    fn link(&mut self, i: IntentId, j: InterestId) {
+        let (Some(intent), Some(interest)) = (self.intents.get(&i), self.interests.get(&j)) else {
+            return;
+        };
+        if intent.fingerprint != interest.fingerprint {
+            let m = SchemaMismatch {
+                intent: i,
+                interest: j,
+                route: intent.route.clone(),
+                selector: interest.selector.clone(),
+                intent_fingerprint: intent.fingerprint,
+                interest_fingerprint: interest.fingerprint,
+            };
+            intent.shared.push(LinkEvent::SchemaMismatch(m.clone()), 0);
+            interest.shared.push(LinkEvent::SchemaMismatch(m), 0);
+            return;
+        }
+        let info = LinkInfo {
+            intent: i,
+            interest: j,
+            route: &intent.route,
+            selector: &interest.selector,
+        };
+        if let Err(error) = intent.port.connect(&*interest.port, info) {
+            let ev = LinkEvent::Failed {
+                intent: i,
+                interest: j,
+                route: intent.route.clone(),
+                error,
+            };
+            intent.shared.push(ev.clone(), 0);
+            interest.shared.push(ev, 0);
+            return;
+        }
+        let ev = LinkEvent::Linked {
+            intent: i,
+            interest: j,
+            route: intent.route.clone(),
+        };
+        intent.shared.push(ev.clone(), 1);
+        interest.shared.push(ev, 1);
+        self.links += 1;
+        if let Some(e) = self.intents.get_mut(&i) {
+            e.links.push(j);
+        }
+        if let Some(e) = self.interests.get_mut(&j) {
+            e.links.push(i);
+        }
+    }
+
+    /// Breaks the link; `notify_intent`/`notify_interest` say which side
+    /// still listens.
+    fn unlink(&mut self, i: IntentId, j: InterestId, notify_intent: bool, notify_interest: bool) {
+        let (Some(intent), Some(interest)) = (self.intents.get(&i), self.interests.get(&j)) else {
+            return;
+        };
+        let info = LinkInfo {
+            intent: i,
+            interest: j,
+            route: &intent.route,
+            selector: &interest.selector,
+        };
+        intent.port.disconnect(&*interest.port, info);
+        let ev = LinkEvent::Unlinked {
+            intent: i,
+            interest: j,
+            route: intent.route.clone(),
+        };
+        if notify_intent {
+            intent.shared.push(ev.clone(), -1);
+        }
+        if notify_interest {
+            interest.shared.push(ev, -1);
+        }
+        self.links -= 1;
+    }
+
+    fn remove_intent(&mut self, i: IntentId) {
+        let Some(links) = self.intents.get(&i).map(|e| e.links.clone()) else {
+            return;
+        };
+        for j in links {
+            self.unlink(i, j, false, true);
+            if let Some(e) = self.interests.get_mut(&j) {
+                e.links.retain(|x| *x != i);
+            }
+        }
+        if let Some(e) = self.intents.remove(&i) {
+            self.routes.remove(&e.route, &i);
+            e.shared.close();
+        }
+    }
+
+    fn remove_interest(&mut self, j: InterestId) {
+        let Some(links) = self.interests.get(&j).map(|e| e.links.clone()) else {
+            return;
+        };
+        for i in links {
+            self.unlink(i, j, true, false);
+            if let Some(e) = self.intents.get_mut(&i) {
+                e.links.retain(|x| *x != j);
+            }
+        }
+        if let Some(e) = self.interests.remove(&j) {
+            self.selectors.remove(&e.selector, &j);
+            e.shared.close();
+        }
+    }
+}
+
+impl Linker {
+    /// An empty linker.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    closed: false,
+                    next_id: 1,
+                    intents: BTreeMap::new(),
+                    interests: BTreeMap::new(),
+                    routes: RouteIndex::new(),
+                    selectors: SelectorIndex::new(),
+                    links: 0,
+                }),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.inner.state)
+    }
+
+    /// Registers an intent to publish on `route` with schema `fingerprint`,
+    /// and links it, before returning, to every matching interest. The
+    /// returned handle unregisters (and unlinks) on drop.
+    pub fn add_intent(
+        &self,
+        route: Route,
+        fingerprint: u64,
+        port: Arc<dyn IntentPort>,
+    ) -> Result<Intent, LinkError> {
+        let mut s = self.state();
+        if s.closed {
+            return Err(LinkError::Closed {
+                what: route.to_string(),
+            });
+        }
+        let id = IntentId(s.next_id);
+        s.next_id += 1;
+        let shared = Arc::new(Shared::new());
+        s.routes.insert(&route, id);
+        let matching = s.selectors.matching(&route);
+        s.intents.insert(
+            id,
+            IntentEntry {
+                route: route.clone(),
+                fingerprint,
+                port,
+                shared: Arc::clone(&shared),
+                links: Vec::new(),
+            },
+        );
+        for j in matching {
+            s.link(id, j);
+        }
+        Ok(Intent {
+            linker: self.clone(),
+            id,
+            route,
+            shared,
+        })
+    }
+
+    /// Registers an interest in what `selector` selects with schema
+    /// `fingerprint`, and links it, before returning, to every matching
+    /// intent. The returned handle unregisters (and unlinks) on drop.
+    pub fn add_interest(
+        &self,
+        selector: Selector,
+        fingerprint: u64,
+        port: Arc<dyn InterestPort>,
+    ) -> Result<Interest, LinkError> {
+        let mut s = self.state();
+        if s.closed {
+            return Err(LinkError::Closed {
+                what: selector.to_string(),
+            });
+        }
+        let id = InterestId(s.next_id);
+        s.next_id += 1;
+        let shared = Arc::new(Shared::new());
+        s.selectors.insert(&selector, id);
+        let matching = s.routes.matching(&selector);
+        s.interests.insert(
+            id,
+            InterestEntry {
+                selector: selector.clone(),
+                fingerprint,
+                port,
+                shared: Arc::clone(&shared),
+                links: Vec::new(),
+            },
+        );
+        for i in matching {
+            s.link(i, id);
+        }
+        Ok(Interest {
+            linker: self.clone(),
+            id,
+            selector,
+            shared,
+        })
+    }
+
+    /// Unregisters everything and refuses new registrations. Every link is
+    /// disconnected before this returns; handles report zero links.
+    pub fn close(&self) {
+        let mut s = self.state();
+        s.closed = true;
+        let intents: Vec<IntentId> = s.intents.keys().copied().collect();
+        for i in intents {
+            s.remove_intent(i);
+        }
+        let interests: Vec<InterestId> = s.interests.keys().copied().collect();
+        for j in interests {
+            s.remove_interest(j);
+        }
+    }
+
+    /// True once [`close`](Self::close) ran.
+    pub fn is_closed(&self) -> bool {
+        self.state().closed
+    }
+
+    /// Registered intents.
+    pub fn intent_count(&self) -> usize {
+        self.state().intents.len()
+    }
+
+    /// Registered interests.
+    pub fn interest_count(&self) -> usize {
+        self.state().interests.len()
+    }
+
+    /// Links now.
+    pub fn link_count(&self) -> usize {
+        self.state().links
+    }
+
+    /// The routes of the intents linked to `interest`, in id order.
+    pub fn routes_of(&self, interest: InterestId) -> Vec<(IntentId, Route)> {
+        let s = self.state();
+        let Some(e) = s.interests.get(&interest) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(IntentId, Route)> = e
+            .links
+            .iter()
+            .filter_map(|i| s.intents.get(i).map(|x| (*i, x.route.clone())))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// A registered intent; dropping it unregisters and unlinks it, and every
+/// linked interest receives [`LinkEvent::Unlinked`] before drop returns.
+pub struct Intent {
+    linker: Linker,
+    id: IntentId,
+    route: Route,
+    shared: Arc<Shared>,
+}
+
+/// A registered interest; dropping it unregisters and unlinks it, and every
+/// linked intent receives [`LinkEvent::Unlinked`] before drop returns.
+pub struct Interest {
+    linker: Linker,
+    id: InterestId,
+    selector: Selector,
+    shared: Arc<Shared>,
+}
+
+macro_rules! handle_common {
+    ($ty:ident, $id:ident, $what:literal) => {
+        impl $ty {
+            /// This registration's id.
+            pub fn id(&self) -> $id {
+                self.id
+            }
+
+            /// The linker it belongs to.
+            pub fn linker(&self) -> &Linker {
+                &self.linker
+            }
+
+            #[doc = concat!("How many ", $what, " are linked now.")]
+            pub fn link_count(&self) -> usize {
+                self.shared.count.load(Ordering::Acquire)
+            }
+
+            /// Blocks until `done(link_count)` holds, for at most `timeout`
+            /// (`None`: no limit). False on timeout or once unregistered.
+            pub fn wait_links(
+                &self,
+                mut done: impl FnMut(usize) -> bool,
+                timeout: Option<Duration>,
+            ) -> bool {
+                self.shared.wait_count(&mut done, timeout)
+            }
+
+            /// The next link event, if one is queued.
+            pub fn try_event(&self) -> Option<LinkEvent> {
+                self.shared.try_event()
+            }
+
+            /// Waits at most `timeout` (`None`: no limit) for the next event.
+            pub fn next_event(&self, timeout: Option<Duration>) -> Option<LinkEvent> {
+                self.shared.next_event(timeout)
+            }
+
+            /// Events dropped because the queue held
+            /// [`EVENT_QUEUE_CAPACITY`] unread ones.
+            pub fn events_missed(&self) -> u64 {
+                self.shared.missed()
+            }
+
+            /// True once unregistered (the linker closed).
+            pub fn is_closed(&self) -> bool {
+                self.shared.closed.load(Ordering::Acquire)
+            }
+        }
+    };
+}
+
+handle_common!(Intent, IntentId, "interests");
+handle_common!(Interest, InterestId, "intents");
+
+impl Intent {
+    /// The route it publishes on.
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// How many interests are linked now.
+    pub fn interest_count(&self) -> usize {
+        self.link_count()
+    }
+
+    /// Blocks until at least one interest is linked, for at most `timeout`.
+    pub fn wait_for_interest(&self, timeout: Option<Duration>) -> bool {
+        self.wait_links(|n| n > 0, timeout)
+    }
+}
+
+impl Interest {
+    /// Its selector.
+    pub fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
+    /// How many intents feed it now.
+    pub fn intent_count(&self) -> usize {
+        self.link_count()
+    }
+
+    /// The intents feeding it now, with their routes, in id order.
+    pub fn feeders(&self) -> Vec<(IntentId, Route)> {
+        self.linker.routes_of(self.id)
+    }
+}
+
+impl Drop for Intent {
+    fn drop(&mut self) {
+        self.linker.state().remove_intent(self.id);
+    }
+}
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        self.linker.state().remove_interest(self.id);
+    }
+}
+
+impl fmt::Debug for Intent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Intent")
+            .field("id", &self.id)
+            .field("route", &self.route)
+            .field("links", &self.link_count())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Interest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interest")
+            .field("id", &self.id)
+            .field("selector", &self.selector)
+            .field("links", &self.link_count())
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Core channel ports
+
+/// An [`IntentPort`] for a core channel sender: links attach the sender to
+/// the interest's [`ChannelInterest`] inlet.
+pub struct ChannelIntent<T> {
+    sender: WeakSender<T>,
+}
+
+impl<T> ChannelIntent<T> {
+    /// Wraps a weak sender (see `dndm_core::Sender::downgrade`).
+    pub fn new(sender: WeakSender<T>) -> Self {
+        Self { sender }
+    }
+}
+
+/// An [`InterestPort`] for a core channel receiver.
+pub struct ChannelInterest<T> {
+    inlet: Inlet<T>,
+}
+
+impl<T> ChannelInterest<T> {
+    /// Wraps a receiver's inlet (see `dndm_core::Receiver::inlet`).
+    pub fn new(inlet: Inlet<T>) -> Self {
+        Self { inlet }
+    }
+
+    /// The inlet.
+    pub fn inlet(&self) -> &Inlet<T> {
+        &self.inlet
+    }
+}
+
+impl<T: Send + 'static> IntentPort for ChannelIntent<T> {
+    fn connect(&self, interest: &dyn InterestPort, _: LinkInfo<'_>) -> Result<(), PortError> {
+        let interest = interest
+            .as_any()
+            .downcast_ref::<ChannelInterest<T>>()
+            .ok_or(PortError::Incompatible)?;
+        match self.sender.attach(&interest.inlet) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(PortError::Closed),
+        }
+    }
+
+    fn disconnect(&self, interest: &dyn InterestPort, _: LinkInfo<'_>) {
+        if let Some(interest) = interest.as_any().downcast_ref::<ChannelInterest<T>>() {
+            self.sender.detach(&interest.inlet);
+        }
+    }
+}
+
+impl<T: Send + 'static> InterestPort for ChannelInterest<T> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
