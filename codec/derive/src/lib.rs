@@ -1,8 +1,9 @@
 //! `#[derive(Message)]` and `#[derive(Schema)]` for `dndm-codec`.
 //!
 //! Use these through the re-exports in `dndm_codec` (`dndm_codec::Message`,
-//! `dndm_codec::Schema`); the generated code names `::dndm_codec`, so the
-//! codec crate must be a dependency of the crate using the derive.
+//! `dndm_codec::Schema`, or `dndm::Message` through the facade). The
+//! generated code names `::dndm_codec` when the deriving crate depends on
+//! `dndm-codec`, and `::dndm::codec` when it depends only on `dndm`.
 //!
 //! * `#[derive(Schema)]` implements `dndm_codec::Schema` from the type's
 //!   structure: the kind of item, every field name (or position) in
@@ -17,7 +18,7 @@
 //! derives, which `Message` requires.
 
 use proc_macro::TokenStream;
-use proc_macro2::{Span, TokenStream as TokenStream2};
+use proc_macro2::{Ident, Span, TokenStream as TokenStream2};
 use quote::quote;
 use syn::{
     Data, DeriveInput, Fields, GenericParam, Generics, LitInt, LitStr, Type, WherePredicate,
@@ -112,7 +113,31 @@ fn field_types(data: &Data) -> Vec<&Type> {
 }
 
 /// Hashing statements for one field list, applied to a hasher named `h`.
+/// The path of the codec crate as the deriving crate names it: `::dndm_codec`
+/// when it depends on `dndm-codec` (possibly renamed), else `::dndm::codec`
+/// through the facade, so users who depend only on `dndm` can derive too.
+fn codec_path() -> TokenStream2 {
+    use proc_macro_crate::{FoundCrate, crate_name};
+    let ident = |name: &str| Ident::new(name, Span::call_site());
+    match crate_name("dndm-codec") {
+        Ok(FoundCrate::Name(name)) => {
+            let name = ident(&name);
+            return quote!(::#name);
+        }
+        Ok(FoundCrate::Itself) => return quote!(::dndm_codec),
+        Err(_) => {}
+    }
+    match crate_name("dndm") {
+        Ok(FoundCrate::Name(name)) => {
+            let name = ident(&name);
+            quote!(::#name::codec)
+        }
+        _ => quote!(::dndm_codec),
+    }
+}
+
 fn fields_hash(fields: &Fields) -> TokenStream2 {
+    let codec = codec_path();
     let (kind, count) = match fields {
         Fields::Named(n) => ("named", n.named.len()),
         Fields::Unnamed(u) => ("tuple", u.unnamed.len()),
@@ -127,7 +152,7 @@ fn fields_hash(fields: &Fields) -> TokenStream2 {
         };
         let ty = &field.ty;
         out.extend(quote! {
-            let h = h.str(#name).u64(<#ty as ::dndm_codec::Schema>::FINGERPRINT);
+            let h = h.str(#name).u64(<#ty as #codec::Schema>::FINGERPRINT);
         });
     }
     out
@@ -135,6 +160,7 @@ fn fields_hash(fields: &Fields) -> TokenStream2 {
 
 /// An expression of type `SchemaHasher` over the item's structure.
 fn structure_hash(input: &DeriveInput) -> syn::Result<TokenStream2> {
+    let codec = codec_path();
     let body = match &input.data {
         Data::Struct(s) => {
             let fields = fields_hash(&s.fields);
@@ -158,7 +184,7 @@ fn structure_hash(input: &DeriveInput) -> syn::Result<TokenStream2> {
         }
     };
     Ok(quote! {{
-        let h = ::dndm_codec::__private::SchemaHasher::new();
+        let h = #codec::__private::SchemaHasher::new();
         #body
         h
     }})
@@ -173,11 +199,12 @@ fn has_type_params(generics: &Generics) -> bool {
 
 /// Adds `FieldTy: Schema` for every field when the item is generic.
 fn schema_bounds(input: &DeriveInput) -> Generics {
+    let codec = codec_path();
     let mut generics = input.generics.clone();
     if has_type_params(&input.generics) {
         let where_clause = generics.make_where_clause();
         for ty in field_types(&input.data) {
-            let pred: WherePredicate = parse_quote!(#ty: ::dndm_codec::Schema);
+            let pred: WherePredicate = parse_quote!(#ty: #codec::Schema);
             where_clause.predicates.push(pred);
         }
     }
@@ -185,19 +212,21 @@ fn schema_bounds(input: &DeriveInput) -> Generics {
 }
 
 fn expand_schema(input: &DeriveInput) -> syn::Result<TokenStream2> {
+    let codec = codec_path();
     let ident = &input.ident;
     let structure = structure_hash(input)?;
     let generics = schema_bounds(input);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     Ok(quote! {
         #[automatically_derived]
-        impl #impl_generics ::dndm_codec::Schema for #ident #ty_generics #where_clause {
+        impl #impl_generics #codec::Schema for #ident #ty_generics #where_clause {
             const FINGERPRINT: u64 = #structure.finish();
         }
     })
 }
 
 fn expand_message(input: &DeriveInput) -> syn::Result<TokenStream2> {
+    let codec = codec_path();
     let attrs = parse_attrs(input)?;
     let ident = &input.ident;
     let structure = structure_hash(input)?;
@@ -209,8 +238,8 @@ fn expand_message(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let (impl_generics, ty_generics, where_clause) = schema_generics.split_for_impl();
     let schema_impl = quote! {
         #[automatically_derived]
-        impl #impl_generics ::dndm_codec::Schema for #ident #ty_generics #where_clause {
-            const FINGERPRINT: u64 = ::dndm_codec::__private::SchemaHasher::new()
+        impl #impl_generics #codec::Schema for #ident #ty_generics #where_clause {
+            const FINGERPRINT: u64 = #codec::__private::SchemaHasher::new()
                 .str("message")
                 .str(#name)
                 .u64(#version64)
@@ -224,41 +253,41 @@ fn expand_message(input: &DeriveInput) -> syn::Result<TokenStream2> {
         let where_clause = message_generics.make_where_clause();
         where_clause
             .predicates
-            .push(parse_quote!(Self: ::dndm_codec::__private::Encodable));
+            .push(parse_quote!(Self: #codec::__private::Encodable));
         where_clause.predicates.push(parse_quote!(
-            <Self as ::dndm_codec::rkyv::Archive>::Archived:
-                for<'__v> ::dndm_codec::rkyv::bytecheck::CheckBytes<::dndm_codec::__private::Validator<'__v>>
-                + ::dndm_codec::rkyv::Deserialize<Self, ::dndm_codec::__private::Deser>
+            <Self as #codec::rkyv::Archive>::Archived:
+                for<'__v> #codec::rkyv::bytecheck::CheckBytes<#codec::__private::Validator<'__v>>
+                + #codec::rkyv::Deserialize<Self, #codec::__private::Deser>
         ));
     }
     let (impl_generics, ty_generics, where_clause) = message_generics.split_for_impl();
     let message_impl = quote! {
         #[automatically_derived]
-        impl #impl_generics ::dndm_codec::Message for #ident #ty_generics #where_clause {
+        impl #impl_generics #codec::Message for #ident #ty_generics #where_clause {
             const TYPE_NAME: &'static str = #name;
             const VERSION: u32 = #version;
 
             fn __dndm_encode(
                 &self,
-                out: &mut ::dndm_codec::rkyv::util::AlignedVec<16>,
-                arena: &mut ::dndm_codec::rkyv::ser::allocator::Arena,
-            ) -> ::core::result::Result<(), ::dndm_codec::rkyv::rancor::Error> {
-                ::dndm_codec::__private::encode(self, out, arena)
+                out: &mut #codec::rkyv::util::AlignedVec<16>,
+                arena: &mut #codec::rkyv::ser::allocator::Arena,
+            ) -> ::core::result::Result<(), #codec::rkyv::rancor::Error> {
+                #codec::__private::encode(self, out, arena)
             }
 
             fn __dndm_access(
                 bytes: &[u8],
             ) -> ::core::result::Result<
-                &<Self as ::dndm_codec::rkyv::Archive>::Archived,
-                ::dndm_codec::rkyv::rancor::Error,
+                &<Self as #codec::rkyv::Archive>::Archived,
+                #codec::rkyv::rancor::Error,
             > {
-                ::dndm_codec::__private::access::<Self>(bytes)
+                #codec::__private::access::<Self>(bytes)
             }
 
             fn __dndm_deserialize(
-                archived: &<Self as ::dndm_codec::rkyv::Archive>::Archived,
-            ) -> ::core::result::Result<Self, ::dndm_codec::rkyv::rancor::Error> {
-                ::dndm_codec::__private::deserialize::<Self>(archived)
+                archived: &<Self as #codec::rkyv::Archive>::Archived,
+            ) -> ::core::result::Result<Self, #codec::rkyv::rancor::Error> {
+                #codec::__private::deserialize::<Self>(archived)
             }
         }
     };
