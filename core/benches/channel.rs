@@ -30,41 +30,49 @@ impl Msg {
 const N: u64 = 200_000;
 const CAP: usize = 1024;
 
-/// Runs `producers` and `consumer` on their own threads `iters` times and
-/// returns the total time from the start barrier to the last thread's end.
-fn timed<P, C>(iters: u64, setup: impl Fn() -> (Vec<P>, C)) -> Duration
-where
-    P: FnOnce() + Send + 'static,
-    C: FnOnce() + Send + 'static,
-{
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let (producers, consumer) = setup();
-        let barrier = Arc::new(Barrier::new(producers.len() + 2));
-        let mut handles = Vec::new();
-        for p in producers {
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts every job on its own thread behind one barrier and returns the
+/// time from the barrier until the last job ends.
+fn run_jobs(jobs: Vec<Job>) -> Duration {
+    let barrier = Arc::new(Barrier::new(jobs.len() + 1));
+    let handles: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
             let b = Arc::clone(&barrier);
-            handles.push(thread::spawn(move || {
+            thread::spawn(move || {
                 b.wait();
-                p();
-            }));
-        }
-        let b = Arc::clone(&barrier);
-        handles.push(thread::spawn(move || {
-            b.wait();
-            consumer();
-        }));
-        barrier.wait();
-        let start = Instant::now();
-        for h in handles {
-            h.join().expect("bench thread panicked");
-        }
-        total += start.elapsed();
+                job();
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for h in handles {
+        h.join().expect("bench thread panicked");
     }
-    total
+    start.elapsed()
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// One producer and several consumers, each on its own thread.
+fn run_fanout(producer: impl FnOnce() + Send + 'static, mut consumers: Vec<Job>) -> Duration {
+    consumers.push(Box::new(producer));
+    run_jobs(consumers)
+}
+
+/// Runs `producers` and `consumer` (built fresh by `setup`) `iters` times.
+fn timed<C>(iters: u64, setup: impl Fn() -> (Vec<Job>, C)) -> Duration
+where
+    C: FnOnce() + Send + 'static,
+{
+    (0..iters)
+        .map(|_| {
+            let (mut jobs, consumer) = setup();
+            jobs.push(Box::new(consumer));
+            run_jobs(jobs)
+        })
+        .sum()
+}
 
 fn spsc(c: &mut Criterion) {
     let mut g = c.benchmark_group("spsc_64B");
@@ -303,29 +311,6 @@ fn fanout(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-fn run_fanout(producer: impl FnOnce() + Send + 'static, consumers: Vec<Job>) -> Duration {
-    let barrier = Arc::new(Barrier::new(consumers.len() + 2));
-    let mut handles = Vec::new();
-    for c in consumers {
-        let b = Arc::clone(&barrier);
-        handles.push(thread::spawn(move || {
-            b.wait();
-            c();
-        }));
-    }
-    let b = Arc::clone(&barrier);
-    handles.push(thread::spawn(move || {
-        b.wait();
-        producer();
-    }));
-    barrier.wait();
-    let start = Instant::now();
-    for h in handles {
-        h.join().expect("bench thread panicked");
-    }
-    start.elapsed()
 }
 
 /// Median-friendly round trip: criterion reports time per round trip.
