@@ -1047,6 +1047,25 @@ impl<T> Receiver<T> {
         Ok(1 + self.take_batch(buf, max - 1))
     }
 
+    /// Moves up to `max` messages that are queued now into `buf`, without
+    /// waiting, taking whole runs from each lane. Returns how many were moved
+    /// (at least one), [`TryRecvError::Empty`] if none was queued, or
+    /// [`TryRecvError::Disconnected`] once every sender is gone and the queue
+    /// is drained.
+    pub fn try_recv_batch(&self, buf: &mut Vec<T>, max: usize) -> Result<usize, TryRecvError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let n = self.take_batch(buf, max);
+        if n > 0 {
+            return Ok(n);
+        }
+        // Nothing in the lanes: let `try_recv` retire lanes and tell empty
+        // from disconnected.
+        buf.push(self.try_recv()?);
+        Ok(1 + self.take_batch(buf, max - 1))
+    }
+
     /// Moves up to `max` queued messages into `buf` without waiting, taking
     /// whole runs from each lane and releasing their slots at once.
     fn take_batch(&self, buf: &mut Vec<T>, max: usize) -> usize {

@@ -67,6 +67,7 @@
 #![warn(missing_docs)]
 
 mod channel;
+pub mod clock;
 mod error;
 mod lane;
 pub mod sync;

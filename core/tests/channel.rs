@@ -297,6 +297,30 @@ fn send_iter_stops_at_the_first_failure() {
 }
 
 #[test]
+fn try_recv_batch_takes_runs_without_waiting() {
+    let (tx, rx) = bounded::<u32>(8).unwrap();
+    let tx2 = tx.clone();
+    let mut buf = Vec::new();
+    assert_eq!(rx.try_recv_batch(&mut buf, 4), Err(TryRecvError::Empty));
+    tx.send_iter(0..5).unwrap();
+    tx2.send_iter(100..102).unwrap();
+    assert_eq!(rx.try_recv_batch(&mut buf, 4), Ok(4));
+    assert_eq!(rx.try_recv_batch(&mut buf, 10), Ok(3));
+    let (mut a, mut b): (Vec<u32>, Vec<u32>) = buf.iter().partition(|v| **v < 100);
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!((a, b), ((0..5).collect(), vec![100, 101]));
+    // Per-sender order holds inside the batch.
+    let firsts: Vec<u32> = buf.iter().copied().filter(|v| *v < 100).collect();
+    assert_eq!(firsts, (0..5).collect::<Vec<_>>());
+    drop((tx, tx2));
+    assert_eq!(
+        rx.try_recv_batch(&mut buf, 4),
+        Err(TryRecvError::Disconnected)
+    );
+}
+
+#[test]
 fn send_iter_blocks_per_item_under_block_policy() {
     let (tx, rx) = bounded::<u32>(4).unwrap();
     let h = thread::spawn(move || tx.send_iter(0..1000));

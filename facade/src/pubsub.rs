@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dndm_core::sync::atomic::{AtomicBool, Ordering};
@@ -27,11 +27,10 @@ use crate::error::{RecvError, SendError, TryRecvError};
 pub struct PublisherId(pub u64);
 
 /// Nanoseconds since this process's dndm clock started (monotonic). Sample
-/// timestamps use it, so `now_ns() - sample.stamp_ns()` is the latency.
+/// timestamps use it, so `now_ns() - sample.stamp_ns()` is the latency. See
+/// [`dndm_core::clock`] for how it is read.
 pub fn now_ns() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    dndm_core::clock::now_ns()
 }
 
 /// What travels through the core channels.
@@ -78,6 +77,11 @@ impl SubscribeOptions {
     }
 
     /// Messages queued per publisher before the policy applies.
+    ///
+    /// Under `Block` and `Reject` a subscriber takes queued messages in runs
+    /// of up to `min(capacity, 32)`, so up to that many more may be in flight
+    /// between a publisher and the caller; `DropOldest` takes one at a time
+    /// and keeps exactly the latest `capacity`.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
@@ -426,6 +430,79 @@ impl<T: fmt::Debug> fmt::Debug for Sample<T> {
 // ---------------------------------------------------------------------------
 // Subscriber
 
+/// The most items a subscriber takes off its lanes at once.
+const MAX_RUN: usize = 32;
+
+/// A core receiver with a small run buffer in front of it: when an item
+/// arrives, up to `run - 1` more that are already queued are taken with it,
+/// so the subscriber reads publisher lanes in runs (one look at each lane's
+/// tail and one slot release per run instead of per item).
+///
+/// Items in the run buffer count as received by the core queue; a subscriber
+/// may therefore hold up to `min(capacity, 32)` items beyond its lanes'
+/// capacity.
+pub(crate) struct RunReceiver<T> {
+    rx: Receiver<T>,
+    /// Taken items, oldest last (popped from the end).
+    run: RefCell<Vec<T>>,
+    max: usize,
+}
+
+impl<T> RunReceiver<T> {
+    fn new(rx: Receiver<T>, max: usize) -> Self {
+        Self {
+            rx,
+            run: RefCell::new(Vec::with_capacity(max)),
+            max: max.max(1),
+        }
+    }
+
+    fn pop(&self) -> Option<T> {
+        self.run.borrow_mut().pop()
+    }
+
+    /// `first` just arrived: take what is queued behind it.
+    fn with_run(&self, first: T) -> T {
+        if self.max > 1 {
+            let mut run = self.run.borrow_mut();
+            let start = run.len();
+            if self.rx.try_recv_batch(&mut run, self.max - 1).is_ok() {
+                run[start..].reverse();
+            }
+        }
+        first
+    }
+
+    fn recv(&self) -> Result<T, dndm_core::RecvError> {
+        match self.pop() {
+            Some(v) => Ok(v),
+            None => self.rx.recv().map(|v| self.with_run(v)),
+        }
+    }
+
+    fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        match self.pop() {
+            Some(v) => Ok(v),
+            None => self.rx.recv_timeout(timeout).map(|v| self.with_run(v)),
+        }
+    }
+
+    fn try_recv(&self) -> Result<T, CoreTryRecv> {
+        match self.pop() {
+            Some(v) => Ok(v),
+            None => self.rx.try_recv().map(|v| self.with_run(v)),
+        }
+    }
+
+    async fn recv_async(&self) -> Result<T, dndm_core::RecvError> {
+        if let Some(v) = self.pop() {
+            return Ok(v);
+        }
+        let v = self.rx.recv_async().await?;
+        Ok(self.with_run(v))
+    }
+}
+
 struct Local<T> {
     /// Replayed history (and live messages queued behind it).
     pending: VecDeque<Envelope<T>>,
@@ -455,7 +532,7 @@ pub(crate) enum Step<T> {
 /// Dropping it unlinks it from every publisher before `drop` returns.
 pub struct Subscriber<T> {
     interest: Interest,
-    rx: Receiver<Item<T>>,
+    rx: RunReceiver<Item<T>>,
     shared: Arc<SubShared<T>>,
     local: RefCell<Local<T>>,
     pattern: String,
@@ -486,9 +563,15 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
             shared: Arc::clone(&shared),
         });
         let interest = linker.add_interest(selector, fingerprint, port)?;
+        // DropOldest keeps "the latest N" exact only if nothing waits outside
+        // the lanes, so it takes one item at a time.
+        let run = match opts.policy {
+            Policy::DropOldest => 1,
+            _ => opts.capacity.min(MAX_RUN),
+        };
         Ok(Self {
             interest,
-            rx,
+            rx: RunReceiver::new(rx, run),
             shared,
             local: RefCell::new(Local {
                 pending: VecDeque::new(),
@@ -765,11 +848,11 @@ impl<T> Subscriber<T> {
 
     /// Counters of the underlying queue: received, dropped, rejected, queued.
     pub fn stats(&self) -> dndm_core::Stats {
-        self.rx.stats()
+        self.rx.rx.stats()
     }
 
     pub(crate) fn inlet(&self) -> Inlet<Item<T>> {
-        self.rx.inlet()
+        self.rx.rx.inlet()
     }
 }
 
