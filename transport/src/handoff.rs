@@ -1,0 +1,364 @@
+//! The sans-IO hand-off between user threads and the I/O thread.
+//!
+//! A connection's outgoing side is an [`Outbox`]: a bounded byte queue plus
+//! the close state, driven through a `write` closure so that it never names a
+//! socket. User threads call [`Outbox::send`] (write inline when nothing is
+//! queued, queue the rest); the I/O thread calls [`Outbox::flush`] when the
+//! socket becomes writable. [`Handoff`] puts an `Outbox` behind the
+//! `dndm_core::sync` mutex with an attention flag, which is what
+//! `tests/loom.rs` model-checks.
+
+use std::io;
+
+use dndm_core::sync::Mutex;
+use dndm_core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::CloseReason;
+
+/// Why [`Outbox::send`] refused bytes (the caller adds the peer address).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejected {
+    /// The queue would exceed its limit.
+    Full {
+        /// Bytes queued.
+        queued: usize,
+        /// Bytes offered.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The batch alone exceeds the limit.
+    TooLarge {
+        /// Bytes offered.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The outbox is closing or closed.
+    Closed(CloseReason),
+}
+
+/// What [`Outbox::flush`] achieved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Flushed {
+    /// Nothing is queued any more.
+    Drained,
+    /// The writer would block with bytes still queued.
+    Blocked,
+    /// The writer failed; the outbox is now closed with this reason.
+    Failed(CloseReason),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    Closing,
+    Closed(CloseReason),
+}
+
+/// A bounded outgoing byte queue with its close state (sans-IO).
+#[derive(Debug)]
+pub struct Outbox {
+    buf: Vec<u8>,
+    head: usize,
+    limit: usize,
+    state: State,
+    peak: usize,
+    written: u64,
+    frames: u64,
+    full: u64,
+}
+
+impl Outbox {
+    /// An empty outbox that queues at most `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            head: 0,
+            limit,
+            state: State::Open,
+            peak: 0,
+            written: 0,
+            frames: 0,
+            full: 0,
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    /// The most bytes ever queued at once.
+    pub fn peak(&self) -> usize {
+        self.peak
+    }
+
+    /// Bytes handed to the writer so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Frames accepted by [`send`](Self::send) so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// How many sends were refused as [`Rejected::Full`].
+    pub fn full_rejections(&self) -> u64 {
+        self.full
+    }
+
+    /// The queue limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Whether [`close`](Self::close) was called and the queue still drains.
+    pub fn is_closing(&self) -> bool {
+        self.state == State::Closing
+    }
+
+    /// The close reason, once closed.
+    pub fn closed(&self) -> Option<&CloseReason> {
+        match &self.state {
+            State::Closed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Writes `bytes` (`frames` frames) all-or-nothing: inline through
+    /// `write` when nothing is queued, the rest into the queue. Returns the
+    /// bytes written now.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] when the outbox is not open or the limit would be
+    /// exceeded; nothing was written or queued then.
+    pub fn send(
+        &mut self,
+        bytes: &[u8],
+        frames: usize,
+        mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> Result<usize, Rejected> {
+        match &self.state {
+            State::Open => {}
+            State::Closing => return Err(Rejected::Closed(CloseReason::Local)),
+            State::Closed(reason) => return Err(Rejected::Closed(reason.clone())),
+        }
+        if bytes.len() > self.limit {
+            return Err(Rejected::TooLarge {
+                len: bytes.len(),
+                limit: self.limit,
+            });
+        }
+        let queued = self.queued();
+        if queued + bytes.len() > self.limit {
+            self.full += 1;
+            return Err(Rejected::Full {
+                queued,
+                len: bytes.len(),
+                limit: self.limit,
+            });
+        }
+        self.frames += frames as u64;
+        if queued > 0 {
+            self.buf.extend_from_slice(bytes);
+            self.peak = self.peak.max(self.queued());
+            let before = self.written;
+            // A failure closes the outbox; the bytes were accepted, so the
+            // caller learns about it on its next call.
+            let _ = self.flush(write);
+            return Ok((self.written - before) as usize);
+        }
+        let n = match write_nonblocking(bytes, &mut write) {
+            Ok(n) => n,
+            Err(reason) => {
+                self.fail(reason.clone());
+                return Err(Rejected::Closed(reason));
+            }
+        };
+        self.written += n as u64;
+        if let Some(rest) = bytes.get(n..).filter(|r| !r.is_empty()) {
+            self.buf.clear();
+            self.head = 0;
+            self.buf.extend_from_slice(rest);
+            self.peak = self.peak.max(self.queued());
+        }
+        Ok(n)
+    }
+
+    /// Writes queued bytes through `write` until it would block or the
+    /// queue is empty.
+    pub fn flush(&mut self, mut write: impl FnMut(&[u8]) -> io::Result<usize>) -> Flushed {
+        if let State::Closed(reason) = &self.state {
+            return if self.queued() == 0 {
+                Flushed::Drained
+            } else {
+                Flushed::Failed(reason.clone())
+            };
+        }
+        if self.queued() == 0 {
+            return Flushed::Drained;
+        }
+        let pending = self.buf.get(self.head..).unwrap_or_default();
+        match write_nonblocking(pending, &mut write) {
+            Ok(n) => {
+                self.head += n;
+                self.written += n as u64;
+                if self.head == self.buf.len() {
+                    self.buf.clear();
+                    self.head = 0;
+                    Flushed::Drained
+                } else {
+                    if self.head > self.buf.len() / 2 {
+                        self.buf.drain(..self.head);
+                        self.head = 0;
+                    }
+                    Flushed::Blocked
+                }
+            }
+            Err(reason) => {
+                self.fail(reason.clone());
+                Flushed::Failed(reason)
+            }
+        }
+    }
+
+    /// Starts a graceful close: no more sends; queued bytes still drain.
+    pub fn close(&mut self) {
+        if self.state == State::Open {
+            self.state = State::Closing;
+        }
+    }
+
+    /// Ends the outbox with `reason`, dropping queued bytes (keeps the
+    /// first reason).
+    pub fn fail(&mut self, reason: CloseReason) {
+        if !matches!(self.state, State::Closed(_)) {
+            self.state = State::Closed(reason);
+        }
+        self.buf = Vec::new();
+        self.head = 0;
+    }
+}
+
+/// Writes until done or `WouldBlock`; returns the bytes written.
+fn write_nonblocking(
+    bytes: &[u8],
+    write: &mut impl FnMut(&[u8]) -> io::Result<usize>,
+) -> Result<usize, CloseReason> {
+    let mut done = 0;
+    while let Some(rest) = bytes.get(done..).filter(|r| !r.is_empty()) {
+        match write(rest) {
+            Ok(0) => return Err(CloseReason::Reset),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CloseReason::from_io(&e)),
+        }
+    }
+    Ok(done)
+}
+
+/// An [`Outbox`] shared between user threads and the I/O thread.
+#[derive(Debug)]
+pub struct Handoff {
+    outbox: Mutex<Outbox>,
+    attention: AtomicBool,
+}
+
+impl Handoff {
+    /// A hand-off around an empty outbox of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            outbox: Mutex::new(Outbox::new(limit)),
+            attention: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `f` with the outbox locked.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Outbox) -> R) -> R {
+        let mut guard = self
+            .outbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    /// Asks the I/O thread to look at this connection (after a close with
+    /// bytes still queued). Returns whether the flag was newly raised, i.e.
+    /// whether the caller must wake the I/O thread.
+    pub fn request_attention(&self) -> bool {
+        !self.attention.swap(true, Ordering::AcqRel)
+    }
+
+    /// Takes the attention flag (I/O thread side).
+    pub fn take_attention(&self) -> bool {
+        self.attention.swap(false, Ordering::AcqRel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake socket that accepts at most `room` bytes.
+    struct Fake {
+        out: Vec<u8>,
+        room: usize,
+    }
+
+    impl Fake {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = b.len().min(self.room);
+            self.room -= n;
+            self.out.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn inline_then_queue_then_flush_in_order() {
+        let mut fake = Fake {
+            out: vec![],
+            room: 3,
+        };
+        let mut ob = Outbox::new(8);
+        assert_eq!(ob.send(b"abcde", 1, |b| fake.write(b)), Ok(3));
+        assert_eq!(ob.queued(), 2);
+        assert_eq!(ob.send(b"fgh", 1, |b| fake.write(b)), Ok(0));
+        assert!(matches!(
+            ob.send(b"ijkl", 1, |b| fake.write(b)),
+            Err(Rejected::Full { queued: 5, .. })
+        ));
+        assert!(matches!(
+            ob.send(b"123456789", 1, |b| fake.write(b)),
+            Err(Rejected::TooLarge { .. })
+        ));
+        fake.room = 100;
+        assert_eq!(ob.flush(|b| fake.write(b)), Flushed::Drained);
+        assert_eq!(fake.out, b"abcdefgh");
+        assert_eq!(ob.peak(), 5);
+        assert_eq!(ob.frames(), 2);
+        assert_eq!(ob.full_rejections(), 1);
+        ob.close();
+        assert!(matches!(
+            ob.send(b"x", 1, |b| fake.write(b)),
+            Err(Rejected::Closed(CloseReason::Local))
+        ));
+    }
+
+    #[test]
+    fn write_error_closes() {
+        let mut ob = Outbox::new(8);
+        let r = ob.send(b"abc", 1, |_| Err(io::ErrorKind::BrokenPipe.into()));
+        assert_eq!(r, Err(Rejected::Closed(CloseReason::Reset)));
+        assert_eq!(ob.closed(), Some(&CloseReason::Reset));
+    }
+}
