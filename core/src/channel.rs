@@ -119,6 +119,8 @@ pub struct Stats {
     pub queued: usize,
     /// Sources attached now.
     pub sources: usize,
+    /// Lanes (one per attached sender handle) held now.
+    pub lanes: usize,
 }
 
 /// Creates a sender and a receiver attached to each other.
@@ -166,6 +168,9 @@ struct Inbox<T> {
     sources: Mutex<Vec<Arc<Source<T>>>>,
     closed: AtomicBool,
     received: CachePadded<AtomicU64>,
+    /// Tags of retired lanes not yet taken by the receiver.
+    retired_tags: Mutex<Vec<u64>>,
+    has_retired_tags: AtomicBool,
     /// Counters of lanes already retired.
     retired_dropped: AtomicU64,
     retired_rejected: AtomicU64,
@@ -285,6 +290,8 @@ impl<T> Inbox<T> {
             sources: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             received: CachePadded::new(AtomicU64::new(0)),
+            retired_tags: Mutex::new(Vec::new()),
+            has_retired_tags: AtomicBool::new(false),
             retired_dropped: AtomicU64::new(0),
             retired_rejected: AtomicU64::new(0),
             wait: WaitSlot::new(),
@@ -298,10 +305,11 @@ impl<T> Inbox<T> {
     }
 
     /// A new lane for a sender handle, or `None` if the receiver is gone.
-    fn open_lane(&self) -> Option<Arc<Lane<T>>> {
+    fn open_lane(&self, tag: u64) -> Option<Arc<Lane<T>>> {
         let lane = Arc::new(Lane::new(
             self.config.capacity,
             self.config.policy == Policy::DropOldest,
+            tag,
         ));
         let mut lanes = lock(&self.lanes);
         if self.closed.load(Ordering::Acquire) {
@@ -320,6 +328,7 @@ impl<T> Inbox<T> {
             rejected: self.retired_rejected.load(Ordering::Relaxed),
             queued: 0,
             sources: lock(&self.sources).len(),
+            lanes: lanes.len(),
         };
         for lane in lanes.iter() {
             s.dropped += lane.dropped();
@@ -352,6 +361,7 @@ impl<T> Target<T> {
 struct SenderCache<T> {
     generation: usize,
     targets: Vec<Target<T>>,
+    tag: u64,
 }
 
 /// The sending half: delivers each message to every attached receiver.
@@ -387,6 +397,7 @@ impl<T> Sender<T> {
             cache: RefCell::new(SenderCache {
                 generation: usize::MAX,
                 targets: Vec::new(),
+                tag: 0,
             }),
         }
     }
@@ -399,6 +410,15 @@ impl<T> Sender<T> {
     /// Detaches the receiver behind `inlet`; `true` if it was attached.
     pub fn detach(&self, inlet: &Inlet<T>) -> bool {
         Source::detach(&self.source, &inlet.inbox)
+    }
+
+    /// Tags the lanes this handle opens from now on with `tag` (0 means no
+    /// tag). When the handle is gone and a receiver has drained its lane, the
+    /// receiver reports the tag once through [`Receiver::take_retired_tags`]:
+    /// no message from this handle can arrive there any more. Clones start
+    /// untagged.
+    pub fn set_tag(&self, tag: u64) {
+        self.cache.borrow_mut().tag = tag;
     }
 
     /// A new receiver attached to this sender (fan-out).
@@ -467,7 +487,7 @@ impl<T> Sender<T> {
             match kept {
                 Some(t) => next.push(t),
                 None => {
-                    if let Some(lane) = inbox.open_lane() {
+                    if let Some(lane) = inbox.open_lane(cache.tag) {
                         next.push(Target {
                             inbox: Arc::clone(inbox),
                             lane,
@@ -917,23 +937,35 @@ impl<T> Receiver<T> {
         }
         let n = cache.lanes.len();
         let mut i = cache.cursor;
+        // A lane found empty whose sender is gone: retire it now rather than
+        // only when every lane is empty, so churning senders cannot pile up
+        // lanes while others keep this receiver busy.
+        let mut finished = false;
+        let mut taken = None;
         for _ in 0..n {
             if i >= n {
                 i = 0;
             }
             let lane = &cache.lanes[i];
             if let Some(v) = lane.try_pop() {
-                cache.cursor = i + 1;
                 let received = &self.inbox.received;
                 received.store(received.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 // A producer blocked on this full lane now has room.
                 light_fence();
                 lane.producer().wait.wake();
-                return Some(v);
+                taken = Some(v);
+                break;
             }
+            finished |= lane.producer().gone.load(Ordering::Relaxed);
             i += 1;
         }
-        None
+        if finished {
+            self.retire_lanes(cache);
+        }
+        if taken.is_some() {
+            cache.cursor = i + 1;
+        }
+        taken
     }
 
     /// Nothing was queued: retire finished lanes and decide between `Empty`
@@ -973,6 +1005,10 @@ impl<T> Receiver<T> {
             // `gone` first: no push can follow it, so empty stays empty.
             let done = l.producer().gone.load(Ordering::Acquire) && l.is_empty();
             if done {
+                if l.tag() != 0 {
+                    lock(&self.inbox.retired_tags).push(l.tag());
+                    self.inbox.has_retired_tags.store(true, Ordering::Release);
+                }
                 self.inbox
                     .retired_dropped
                     .fetch_add(l.dropped(), Ordering::Relaxed);
@@ -985,6 +1021,20 @@ impl<T> Receiver<T> {
         cache.generation = self.inbox.generation.load(Ordering::Acquire);
         cache.lanes.clone_from(&lanes);
         cache.cursor = 0;
+    }
+
+    /// Moves the tags of sender handles that are finished here into `out`:
+    /// each tagged handle (see [`Sender::set_tag`]) that is gone and whose
+    /// lane this receiver drained is reported once. Returns how many.
+    pub fn take_retired_tags(&self, out: &mut Vec<u64>) -> usize {
+        if !self.inbox.has_retired_tags.load(Ordering::Acquire) {
+            return 0;
+        }
+        let mut tags = lock(&self.inbox.retired_tags);
+        self.inbox.has_retired_tags.store(false, Ordering::Relaxed);
+        let n = tags.len();
+        out.append(&mut tags);
+        n
     }
 
     /// Waits for a message; `Err` once every sender is gone and the queue is

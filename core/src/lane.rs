@@ -24,6 +24,8 @@ use crate::wait::WaitSlot;
 
 pub(crate) struct Lane<T> {
     ring: Ring<T>,
+    /// The producer handle's tag (0: none), reported when the lane retires.
+    tag: u64,
     /// Producer-side state, on its own line: read by the consumer after every
     /// pop, written only when the producer goes to sleep or goes away.
     producer: CachePadded<ProducerSide>,
@@ -46,9 +48,10 @@ pub(crate) struct ProducerSide {
 }
 
 impl<T> Lane<T> {
-    pub(crate) fn new(cap: usize, overwrite: bool) -> Self {
+    pub(crate) fn new(cap: usize, overwrite: bool, tag: u64) -> Self {
         debug_assert!(cap > 0);
         Self {
+            tag,
             ring: if overwrite {
                 Ring::Stamped(Stamped::new(cap))
             } else {
@@ -65,6 +68,10 @@ impl<T> Lane<T> {
 
     pub(crate) fn producer(&self) -> &ProducerSide {
         &self.producer
+    }
+
+    pub(crate) fn tag(&self) -> u64 {
+        self.tag
     }
 
     /// Producer only. Appends `value`, or hands it back when the lane is full.

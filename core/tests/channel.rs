@@ -351,6 +351,53 @@ fn send_iter_fans_out_in_order_to_every_receiver() {
 }
 
 #[test]
+fn churning_senders_do_not_pile_up_lanes_on_a_busy_receiver() {
+    let (steady, rx) = bounded::<u32>(64).unwrap();
+    // The receiver never finds every lane empty: the steady sender keeps
+    // one message queued ahead of it the whole time.
+    steady.send(0).unwrap();
+    for i in 0..1000 {
+        let tx = steady.clone();
+        tx.send(i).unwrap();
+        drop(tx);
+        steady.send(i).unwrap();
+        rx.recv().unwrap();
+        rx.recv().unwrap();
+        assert!(rx.stats().lanes <= 3, "lanes piled up: {:?}", rx.stats());
+    }
+}
+
+#[test]
+fn a_finished_tagged_sender_is_reported_once_after_its_lane_drains() {
+    let rx = Receiver::<u32>::new(Config::new(4)).unwrap();
+    let inlet = rx.inlet();
+    let (a, b) = (Sender::new(), Sender::new());
+    a.set_tag(7);
+    b.set_tag(9);
+    a.attach(&inlet).unwrap();
+    b.attach(&inlet).unwrap();
+    a.send(1).unwrap();
+    b.send(2).unwrap();
+    drop(a);
+    let mut tags = Vec::new();
+    assert_eq!(
+        rx.take_retired_tags(&mut tags),
+        0,
+        "its message is still queued"
+    );
+    let mut got: Vec<u32> = rx.drain().collect();
+    got.sort_unstable();
+    assert_eq!(got, vec![1, 2]);
+    assert_eq!(rx.take_retired_tags(&mut tags), 1);
+    assert_eq!(tags, vec![7]);
+    assert_eq!(rx.take_retired_tags(&mut tags), 0, "reported once");
+    drop(b);
+    assert!(rx.try_recv().is_err());
+    assert_eq!(rx.take_retired_tags(&mut tags), 1);
+    assert_eq!(tags, vec![7, 9]);
+}
+
+#[test]
 fn dropping_a_receiver_frees_queued_messages_at_once() {
     let live = Arc::new(AtomicUsize::new(0));
     struct Tracked(Arc<AtomicUsize>);

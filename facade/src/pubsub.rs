@@ -237,6 +237,9 @@ impl<T: Clone + Send + 'static> Publisher<T> {
             history: history.clone(),
         });
         let intent = linker.add_intent(route, fingerprint, port)?;
+        // Lanes open at the first send, so every lane carries the id: a
+        // subscriber learns from it when this publisher is finished there.
+        tx.set_tag(intent.id().0);
         Ok(Self {
             id: intent.id().0,
             intent,
@@ -461,6 +464,10 @@ impl<T> RunReceiver<T> {
         self.run.borrow_mut().pop()
     }
 
+    fn has_buffered(&self) -> bool {
+        !self.run.borrow().is_empty()
+    }
+
     /// `first` just arrived: take what is queued behind it.
     fn with_run(&self, first: T) -> T {
         if self.max > 1 {
@@ -512,6 +519,9 @@ struct Local<T> {
     /// Publisher id → route, filled from the shared table on a miss.
     routes: SmallVec<[(u64, Arc<Route>); 4]>,
     last: usize,
+    /// Publishers finished here (gone, lane drained) whose route entries wait
+    /// until nothing of theirs can still be buffered.
+    finished: Vec<u64>,
 }
 
 /// What one step of the receive loop produced.
@@ -578,6 +588,7 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
                 dedup: SmallVec::new(),
                 routes: SmallVec::new(),
                 last: 0,
+                finished: Vec::new(),
             }),
             pattern,
         })
@@ -688,6 +699,38 @@ impl<T> Subscriber<T> {
         Some(route)
     }
 
+    /// Forgets the routes of publishers that are finished here, so the table
+    /// holds only publishers that may still deliver. A publisher is finished
+    /// once its handle is gone and this subscriber drained its lane; its
+    /// entry goes when no item of it can still wait in the run buffer, the
+    /// replay queue or a replay not yet absorbed.
+    fn forget_finished(&self) {
+        let mut local = self.local.borrow_mut();
+        let local = &mut *local;
+        self.rx.rx.take_retired_tags(&mut local.finished);
+        if local.finished.is_empty()
+            || !local.pending.is_empty()
+            || self.rx.has_buffered()
+            || self.shared.has_replay.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let finished = std::mem::take(&mut local.finished);
+        local.routes.retain(|(id, _)| !finished.contains(id));
+        local.last = 0;
+        local.dedup.retain(|(id, _)| !finished.contains(id));
+        self.shared
+            .routes
+            .lock()
+            .retain(|(id, _)| !finished.contains(id));
+    }
+
+    /// Entries in this subscriber's publisher → route table (for tests).
+    #[doc(hidden)]
+    pub fn route_table_len(&self) -> usize {
+        self.shared.routes.lock().len()
+    }
+
     fn pop_pending(&self) -> Option<Sample<T>> {
         let mut local = self.local.borrow_mut();
         while let Some(env) = local.pending.pop_front() {
@@ -699,6 +742,7 @@ impl<T> Subscriber<T> {
     }
 
     pub(crate) fn step(&self, deadline: Option<Instant>) -> Step<T> {
+        self.forget_finished();
         if let Some(s) = self.pop_pending() {
             return Step::Sample(s);
         }
@@ -767,6 +811,7 @@ impl<T> Subscriber<T> {
     /// Takes a sample if one is queued.
     pub fn try_recv(&self) -> Result<Sample<T>, TryRecvError> {
         loop {
+            self.forget_finished();
             if let Some(s) = self.pop_pending() {
                 return Ok(s);
             }
@@ -795,6 +840,7 @@ impl<T> Subscriber<T> {
     /// Waits for the next sample without blocking the thread (any executor).
     pub async fn recv_async(&self) -> Result<Sample<T>, RecvError> {
         loop {
+            self.forget_finished();
             if let Some(s) = self.pop_pending() {
                 return Ok(s);
             }
