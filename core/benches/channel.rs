@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dndm_core::{Config, bounded};
+use dndm_core::{Config, Receiver, Sender, bounded};
 
 /// A 64-byte message.
 #[derive(Clone, Copy)]
@@ -211,6 +211,16 @@ fn mpsc(c: &mut Criterion) {
 
 const FANOUT: usize = 4;
 
+/// One sender attached to `FANOUT` receivers.
+fn fan_out_set() -> (Sender<Arc<Msg>>, Vec<Receiver<Arc<Msg>>>) {
+    let (tx, rx0) = bounded::<Arc<Msg>>(CAP).expect("capacity");
+    let mut rxs = vec![rx0];
+    for _ in 1..FANOUT {
+        rxs.push(tx.subscribe(Config::new(CAP)).expect("capacity"));
+    }
+    (tx, rxs)
+}
+
 fn fanout(c: &mut Criterion) {
     let n = N / 4;
     let mut g = c.benchmark_group("fanout_1to4_64B");
@@ -220,11 +230,7 @@ fn fanout(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let (tx, rx0) = bounded::<Arc<Msg>>(CAP).expect("capacity");
-                let mut rxs = vec![rx0];
-                for _ in 1..FANOUT {
-                    rxs.push(tx.subscribe(Config::new(CAP)).expect("capacity"));
-                }
+                let (tx, rxs) = fan_out_set();
                 total += run_fanout(
                     move || {
                         for i in 0..n {
@@ -249,11 +255,7 @@ fn fanout(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let (tx, rx0) = bounded::<Arc<Msg>>(CAP).expect("capacity");
-                let mut rxs = vec![rx0];
-                for _ in 1..FANOUT {
-                    rxs.push(tx.subscribe(Config::new(CAP)).expect("capacity"));
-                }
+                let (tx, rxs) = fan_out_set();
                 total += run_fanout(
                     move || {
                         let mut i = 0;

@@ -12,7 +12,7 @@
 //! Lock order: `source.targets` before `inbox.lanes`; `inbox.sources` is
 //! never held while another lock is taken.
 
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -462,13 +462,18 @@ impl<T> Sender<T> {
         }
     }
 
-    /// Brings the lane cache in line with the source's target set.
+    /// The lane cache, brought in line with the source's target set first:
+    /// one generation load and one borrow on the hot path.
     #[inline(always)]
-    fn sync(&self) {
+    fn targets(&self) -> Ref<'_, SenderCache<T>> {
         let generation = self.source.generation.load(Ordering::Acquire);
-        if self.cache.borrow().generation != generation {
-            self.refresh();
+        let cache = self.cache.borrow();
+        if cache.generation == generation {
+            return cache;
         }
+        drop(cache);
+        self.refresh();
+        self.cache.borrow()
     }
 
     #[cold]
@@ -545,8 +550,7 @@ impl<T> Sender<T> {
         T: Clone,
         I: IntoIterator<Item = T>,
     {
-        self.sync();
-        let cache = self.cache.borrow();
+        let cache = self.targets();
         if let [target] = cache.targets.as_slice() {
             return send_batch_to(target, msgs.into_iter());
         }
@@ -573,8 +577,7 @@ impl<T> Sender<T> {
     where
         T: Clone,
     {
-        self.sync();
-        let cache = self.cache.borrow();
+        let cache = self.targets();
         self.deliver_to(&cache.targets, msg, wait, true)
     }
 
@@ -968,20 +971,13 @@ impl<T> Receiver<T> {
         taken
     }
 
-    /// Nothing was queued: retire finished lanes and decide between `Empty`
-    /// and `Disconnected`.
+    /// Nothing was queued (and `poll_lanes` already retired finished lanes):
+    /// decide between `Empty` and `Disconnected`.
     #[cold]
     fn idle(&self, cache: &mut ReceiverCache<T>) -> Result<T, TryRecvError> {
         // Feeders first: their release pairs with this acquire, so after it
         // every message sent before the last detach is visible in the lanes.
         let no_feeders = self.inbox.feeders.load(Ordering::Acquire) == 0;
-        if cache
-            .lanes
-            .iter()
-            .any(|l| l.producer().gone.load(Ordering::Acquire) && l.is_empty())
-        {
-            self.retire_lanes(cache);
-        }
         if no_feeders {
             if let Some(v) = self.poll_lanes(cache) {
                 return Ok(v);
