@@ -87,6 +87,8 @@
 mod address;
 mod config;
 mod error;
+#[cfg(any(feature = "tcp", feature = "unix", feature = "mem"))]
+mod frames;
 pub mod handoff;
 #[cfg(any(feature = "tcp", feature = "unix"))]
 mod net;

@@ -630,24 +630,17 @@ impl Connection for MioConnection {
         let mut reads = 0;
         let mut drained = false;
         loop {
-            while delivered < max_frames {
-                match self.decoder.next_frame() {
-                    Ok(Some(frame)) => {
-                        on_frame(frame);
-                        delivered += 1;
-                        self.frames_received += 1;
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        if self.recv_closed.is_none()
-                            || self.recv_closed == Some(CloseReason::ClosedByPeer)
-                        {
-                            self.recv_closed = None;
-                            self.fail(CloseReason::Protocol(e));
-                        }
-                        break;
-                    }
-                }
+            if let Some(e) = crate::frames::drain(
+                &mut self.decoder,
+                max_frames,
+                &mut delivered,
+                &mut self.frames_received,
+                &mut on_frame,
+            ) && (self.recv_closed.is_none()
+                || self.recv_closed == Some(CloseReason::ClosedByPeer))
+            {
+                self.recv_closed = None;
+                self.fail(CloseReason::Protocol(e));
             }
             if self.decoder.buffered() == 0 {
                 self.last_boundary = Instant::now();

@@ -814,24 +814,18 @@ impl Connection for SimConnection {
     ) -> Result<usize, RecvError> {
         let mut delivered = 0;
         loop {
-            while delivered < max_frames {
-                match self.decoder.next_frame() {
-                    Ok(Some(frame)) => {
-                        on_frame(frame);
-                        delivered += 1;
-                        self.stats.frames_received += 1;
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        if !matches!(self.recv_closed, Some(CloseReason::Protocol(_))) {
-                            let reason = CloseReason::Protocol(e);
-                            self.counters.count_close(&reason);
-                            self.recv_closed = Some(reason);
-                            self.finish(false);
-                        }
-                        break;
-                    }
-                }
+            if let Some(e) = crate::frames::drain(
+                &mut self.decoder,
+                max_frames,
+                &mut delivered,
+                &mut self.stats.frames_received,
+                &mut on_frame,
+            ) && !matches!(self.recv_closed, Some(CloseReason::Protocol(_)))
+            {
+                let reason = CloseReason::Protocol(e);
+                self.counters.count_close(&reason);
+                self.recv_closed = Some(reason);
+                self.finish(false);
             }
             if delivered >= max_frames {
                 return Ok(delivered);
