@@ -189,6 +189,10 @@ pub(crate) fn run(args: &[String]) -> Result {
     fs::create_dir_all(target_dir()).map_err(|e| format!("{}: {e}", target_dir().display()))?;
     fs::write(&path, report::render_tsv(&rows)).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("\n{}", report::render_table(&rows));
+    println!(
+        "medians over {} interleaved repeats, (min..max) over the same repeats; ratio > 1: dndm is better",
+        args.repeats
+    );
     println!("written to {}", path.display());
     Ok(())
 }
