@@ -128,7 +128,15 @@ pub(crate) fn run(args: &[String]) -> Result {
     let root = crate::workspace_root();
     let has_benches = |f: &str| root.join(f).join("benches").is_dir();
     if let Some(f) = args.folders.iter().find(|f| !has_benches(f)) {
-        return Err(format!("crate `{f}` has no benches"));
+        let with: Vec<&str> = CRATES
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| has_benches(f))
+            .collect();
+        return Err(format!(
+            "crate `{f}` has no benches (crates with benches: {})",
+            with.join(", ")
+        ));
     }
     let selected: Vec<(&str, &str)> = CRATES
         .iter()
