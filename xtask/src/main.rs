@@ -25,7 +25,10 @@ commands:
                           seeds and stops at the first failure, naming test and seed
   loom                    the loom models (RUSTFLAGS=--cfg dndm_loom, preemption bound 2)
   layers                  fail when a crate depends on one it must not (see ARCHITECTURE.md)
-  bench [--quick] [CRATE…] criterion benches, then a table and target/bench-report.tsv
+  bench [--quick] [--repeats R] [CRATE…]
+                          criterion benches, R interleaved repeats (default 5, --quick 3),
+                          then a table and target/bench-report.tsv; CRATE is a folder
+                          or package name (core or dndm-core, facade or dndm, …)
   demo                    the in-process sensor pipeline, printing live rates
   fuzz [--time SECS] [TARGET…]  the codec fuzz targets (installs cargo-fuzz when missing)
 ";
