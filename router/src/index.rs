@@ -16,7 +16,8 @@
 //!   reached through a literal or `*` edge has one parent, so it appears at
 //!   most once per position; a `**` node, once entered, stays active for the
 //!   rest of the route, and a bit set over the index's `**` nodes makes
-//!   sure it is entered once.
+//!   sure it is entered once. A node whose patterns need more segments
+//!   than the route has left is dropped (each node keeps a lower bound).
 //!   Work: O(trie nodes reached × (route segments + 1)).
 //! * [`RouteIndex`] walks the route trie depth first and carries, as a bit
 //!   set, the pattern positions alive after each path prefix (at most
@@ -93,6 +94,10 @@ struct PNode<V> {
     values: Vec<V>,
     /// For a `**` node (the `any` child of its parent): its [`LoopIds`] number.
     loop_id: u32,
+    /// A lower bound on the route segments still needed to reach a value
+    /// below this node (exact after inserts; removals may leave it lower
+    /// than the truth, which only weakens pruning).
+    min_len: usize,
 }
 
 impl<V> Default for PNode<V> {
@@ -103,6 +108,7 @@ impl<V> Default for PNode<V> {
             any: None,
             values: Vec::new(),
             loop_id: 0,
+            min_len: usize::MAX,
         }
     }
 }
@@ -128,7 +134,12 @@ impl<V: Clone + PartialEq> PNode<V> {
         let mut nodes: Vec<&PNode<V>> = vec![self];
         let mut next: Vec<&PNode<V>> = Vec::new();
         let mut loops: Vec<&PNode<V>> = Vec::new();
-        for i in 0..=segs.len() {
+        let len = segs.len();
+        for i in 0..=len {
+            // A node whose patterns need more segments than are left is
+            // dropped (the bound only grows shorter as `i` grows).
+            let left = len - i;
+            nodes.retain(|n| n.min_len <= left);
             let mut k = 0;
             while let Some(&node) = nodes.get(k) {
                 k += 1;
@@ -138,8 +149,10 @@ impl<V: Clone + PartialEq> PNode<V> {
                 {
                     *word |= 1 << (any.loop_id % 64);
                     // `**` matching zero segments: its node is alive here.
-                    loops.push(any);
-                    nodes.push(any);
+                    if any.min_len <= left {
+                        loops.push(any);
+                        nodes.push(any);
+                    }
                 }
                 let Some(seg) = segs.get(i) else {
                     out.extend(node.values.iter().cloned());
@@ -155,6 +168,9 @@ impl<V: Clone + PartialEq> PNode<V> {
             // Every `**` entered so far swallows segs[i] and stays alive.
             // Literal and `*` children never coincide with `**` nodes, and
             // `**` nodes are listed once, so `next` has no duplicates.
+            if left > 0 {
+                loops.retain(|n| n.min_len < left);
+            }
             next.extend(loops.iter().copied());
             std::mem::swap(&mut nodes, &mut next);
             next.clear();
@@ -241,8 +257,14 @@ impl<V: Clone + Ord> SelectorIndex<V> {
         match selector {
             Selector::Hashed(r) => self.hashed.entry(r.clone()).or_default().push(value),
             Selector::Pattern(p) => {
+                let segs = p.segments();
+                let mut need = segs.iter().filter(|s| **s != Segment::Any).count();
                 let mut node = self.by_type.entry(p.type_name().clone()).or_default();
-                for seg in p.segments() {
+                for seg in segs {
+                    node.min_len = node.min_len.min(need);
+                    if *seg != Segment::Any {
+                        need -= 1;
+                    }
                     node = match seg {
                         Segment::Literal(l) => node.literal.entry(Arc::clone(l)).or_default(),
                         Segment::One => node.one.get_or_insert_with(Box::default),
@@ -254,6 +276,7 @@ impl<V: Clone + Ord> SelectorIndex<V> {
                         }),
                     };
                 }
+                node.min_len = 0;
                 node.values.push(value);
             }
         }
