@@ -85,17 +85,20 @@ impl Sock {
         }
     }
 
-    /// Whether the kernel holds bytes nobody has read yet (true when it
-    /// cannot tell: Unix sockets have no stable `peek`).
+    /// Whether the kernel holds bytes nobody has read yet (a peek of one
+    /// byte; an error other than "would block" counts as unread, so that the
+    /// user's next read meets it).
     fn has_unread(&self) -> bool {
-        match self {
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+        let peeked = match self {
             #[cfg(feature = "tcp")]
-            Self::Tcp(s) => match s.peek(&mut [0u8; 1]) {
-                Ok(n) => n > 0,
-                Err(e) => e.kind() != io::ErrorKind::WouldBlock,
-            },
+            Self::Tcp(s) => socket2::SockRef::from(s).peek(&mut byte),
             #[cfg(feature = "unix")]
-            Self::Unix(_) => true,
+            Self::Unix(s) => socket2::SockRef::from(s).peek(&mut byte),
+        };
+        match peeked {
+            Ok(n) => n > 0,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         }
     }
 }

@@ -238,18 +238,17 @@ fn connection_flood_is_capped() {
     // Accepted ones still work.
     let mut raw0 = &raws[0];
     raw0.write_all(one_frame(1, b"x").as_bytes()).unwrap();
-    let got: usize = accepted
-        .iter_mut()
-        .map(|c| {
-            let start = Instant::now();
-            let mut n = 0;
-            while start.elapsed() < Duration::from_millis(300) && n == 0 {
-                n = c.try_recv(1, |_| {}).unwrap_or(0);
-                c.wait_readable(Duration::from_millis(10));
-            }
-            n
-        })
-        .sum();
+    // The first connection in the backlog was accepted; poll every accepted
+    // one until the frame shows up (the bound only stops a broken run).
+    let start = Instant::now();
+    let mut got = 0;
+    while got == 0 {
+        for c in &mut accepted {
+            got += c.try_recv(usize::MAX, |_| {}).unwrap_or(0);
+        }
+        assert!(start.elapsed() < DEADLINE, "the frame never arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(got, 1);
 }
 

@@ -150,6 +150,10 @@ pub(crate) const PAIRS: &[Pair] = &[
     // router/benches/router.rs: index and linker vs naive scans.
     p("router",    "match_10k_patterns",  "dndm_index",     "naive_scan",         Nanos),
     p("router",    "link_10k_x_10k",      "dndm_linker",    "naive_pairwise",     Nanos),
+    // The 32-segment `**.*.**.*…` pattern against 10,000 entries, beside the
+    // same lookup with an exact route or pattern (bar: <= 10 us a match).
+    p("router", "worst_pattern_32_selector_index_10k", "dndm_worst_pattern", "exact_route", Nanos),
+    p("router", "worst_pattern_32_route_index_10k", "dndm_worst_pattern", "exact_pattern", Nanos),
     // facade/benches/pubsub.rs: the Node API vs the layer below it.
     p("facade",    "pubsub_64B",          "dndm",           "core_channel",       Msgs),
     p("facade",    "publish_no_interest", "dndm",           "core_channel",       Nanos),
