@@ -12,7 +12,7 @@
 //! Lock order: `source.targets` before `inbox.lanes`; `inbox.sources` is
 //! never held while another lock is taken.
 
-use std::cell::{Ref, RefCell};
+use std::cell::{RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -373,6 +373,18 @@ struct SenderCache<T> {
 ///
 /// Fan-out clones the message once per extra receiver, so use a cheaply
 /// clonable `T` (for example `Arc<U>`) to share one payload without copying.
+///
+/// # Re-entrancy
+///
+/// A send runs user code: `T::clone` (fan-out), the iterator of
+/// [`send_iter`](Self::send_iter), `T::drop` of a message a `DropOldest`
+/// receiver evicts or of one left in a lane whose receiver is gone. Using
+/// this same handle from that code to send, or to [`set_tag`](Self::set_tag),
+/// is a programming error, like borrowing a `RefCell` twice: it panics with
+/// a message naming the handle and touches no lane. If user code panics in
+/// the middle of a send, every lane stays consistent: the messages already
+/// queued stay queued (in order), the rest are dropped once, and the handle
+/// can be used again.
 pub struct Sender<T> {
     source: Arc<Source<T>>,
     cache: RefCell<SenderCache<T>>,
@@ -417,8 +429,13 @@ impl<T> Sender<T> {
     /// receiver reports the tag once through [`Receiver::take_retired_tags`]:
     /// no message from this handle can arrive there any more. Clones start
     /// untagged.
+    ///
+    /// # Panics
+    ///
+    /// When called from user code that runs inside a send on this same handle
+    /// (see [re-entrancy](Self#re-entrancy)).
     pub fn set_tag(&self, tag: u64) {
-        self.cache.borrow_mut().tag = tag;
+        self.exclusive().tag = tag;
     }
 
     /// A new receiver attached to this sender (fan-out).
@@ -462,23 +479,32 @@ impl<T> Sender<T> {
         }
     }
 
-    /// The lane cache, brought in line with the source's target set first:
-    /// one generation load and one borrow on the hot path.
+    /// This handle's lane cache, held exclusively for a whole operation: no
+    /// user code run during a send (`T::clone`, the iterator of `send_iter`,
+    /// `T::drop`) can reach a lane of this handle while it is held, which is
+    /// what keeps every lane single-producer.
     #[inline(always)]
-    fn targets(&self) -> Ref<'_, SenderCache<T>> {
-        let generation = self.source.generation.load(Ordering::Acquire);
-        let cache = self.cache.borrow();
-        if cache.generation == generation {
-            return cache;
+    fn exclusive(&self) -> RefMut<'_, SenderCache<T>> {
+        match self.cache.try_borrow_mut() {
+            Ok(cache) => cache,
+            Err(_) => reentrant_send(),
         }
-        drop(cache);
-        self.refresh();
-        self.cache.borrow()
+    }
+
+    /// The lane cache, brought in line with the source's target set first:
+    /// one generation load and one exclusive borrow on the hot path.
+    #[inline(always)]
+    fn targets(&self) -> RefMut<'_, SenderCache<T>> {
+        let generation = self.source.generation.load(Ordering::Acquire);
+        let mut cache = self.exclusive();
+        if cache.generation != generation {
+            self.refresh(&mut cache);
+        }
+        cache
     }
 
     #[cold]
-    fn refresh(&self) {
-        let mut cache = self.cache.borrow_mut();
+    fn refresh(&self, cache: &mut SenderCache<T>) {
         let targets = lock(&self.source.targets);
         let generation = self.source.generation.load(Ordering::Acquire);
         let old = std::mem::take(&mut cache.targets);
@@ -502,11 +528,15 @@ impl<T> Sender<T> {
             }
         }
         drop(targets);
-        for t in old.into_iter().flatten() {
-            retire(&t);
-        }
+        // The cache is whole again before any user code runs: dropping a
+        // stale lane may drop messages its receiver never took (`T::drop`).
         cache.targets = next;
         cache.generation = generation;
+        let old: Vec<Target<T>> = old.into_iter().flatten().collect();
+        for t in &old {
+            retire(t);
+        }
+        drop(old);
     }
 
     /// Sends `msg` to every attached receiver, waiting for room in `Block`
@@ -514,7 +544,8 @@ impl<T> Sender<T> {
     ///
     /// # Panics
     ///
-    /// If `T::clone` sends on this same handle (re-entrancy).
+    /// If `T::clone` or `T::drop` uses this same handle (see
+    /// [re-entrancy](Self#re-entrancy)); no lane is touched by that use.
     pub fn send(&self, msg: T) -> Result<(), SendError<T>>
     where
         T: Clone,
@@ -524,6 +555,10 @@ impl<T> Sender<T> {
 
     /// Like [`send`](Self::send) but never waits: a full `Block` receiver
     /// counts as missed.
+    ///
+    /// # Panics
+    ///
+    /// As [`send`](Self::send), on re-entrant use of this handle.
     pub fn try_send(&self, msg: T) -> Result<(), SendError<T>>
     where
         T: Clone,
@@ -532,6 +567,10 @@ impl<T> Sender<T> {
     }
 
     /// Like [`send`](Self::send), waiting at most `timeout` in total.
+    ///
+    /// # Panics
+    ///
+    /// As [`send`](Self::send), on re-entrant use of this handle.
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendError<T>>
     where
         T: Clone,
@@ -545,6 +584,13 @@ impl<T> Sender<T> {
     /// Stops at the first item that fails and returns it in the error; items
     /// before it were delivered. Pass `iter.by_ref()` to keep the rest.
     /// Returns how many items were sent.
+    ///
+    /// # Panics
+    ///
+    /// If the iterator, `T::clone` or `T::drop` uses this same handle (see
+    /// [re-entrancy](Self#re-entrancy)); no lane is touched by that use. If
+    /// the iterator or `T::clone` panics, the items queued before the panic
+    /// stay queued.
     pub fn send_iter<I>(&self, msgs: I) -> Result<usize, SendError<T>>
     where
         T: Clone,
@@ -612,6 +658,16 @@ impl<T> Sender<T> {
             Some(msg) => Err(SendError::Full { msg, missed }),
         }
     }
+}
+
+/// A send on a handle whose lanes are in use by a send further up the stack.
+#[cold]
+#[inline(never)]
+fn reentrant_send() -> ! {
+    panic!(
+        "re-entrant use of a dndm_core::Sender: a send on this handle is in progress \
+         (called from T::clone, T::drop or the iterator of send_iter)"
+    )
 }
 
 /// `send_iter` to a single receiver: fills free slots in batches, publishing
@@ -871,6 +927,9 @@ impl<T> fmt::Debug for WeakSender<T> {
 // ---------------------------------------------------------------------------
 // Receiver
 
+/// Borrowed mutably only while no user code runs: the receive paths move
+/// values out of lanes and never drop or clone a `T` while they hold it, so
+/// `T::drop` of a received message may use the receiver again.
 struct ReceiverCache<T> {
     generation: usize,
     lanes: Vec<Arc<Lane<T>>>,
