@@ -17,11 +17,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_utils::Backoff;
 use smallvec::SmallVec;
 
+use crate::deadline::Deadline;
 use crate::error::{
     AttachError, ConfigError, RecvError, RecvTimeoutError, SendError, TryRecvError,
 };
@@ -40,7 +41,8 @@ pub enum Policy {
     /// The sender waits for room, at most `timeout` if one is set; a receiver
     /// it gave up on counts as missed in [`SendError::Full`].
     Block {
-        /// How long one send may wait for this receiver.
+        /// How long one send may wait for this receiver (a timeout too large
+        /// to add to the clock, such as `Duration::MAX`, waits without limit).
         timeout: Option<Duration>,
     },
     /// The oldest queued message is dropped to make room: the receiver keeps
@@ -251,26 +253,23 @@ impl<T> Source<T> {
         mut done: impl FnMut(usize) -> bool,
         timeout: Option<Duration>,
     ) -> Result<usize, usize> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = Deadline::from_timeout(timeout);
         let mut targets = lock(&self.targets);
         loop {
             let n = targets.len();
             if done(n) {
                 return Ok(n);
             }
-            match deadline {
+            match deadline.remaining() {
                 None => {
                     targets = match self.changed.wait(targets) {
                         Ok(g) => g,
                         Err(p) => p.into_inner(),
                     }
                 }
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Err(n);
-                    }
-                    targets = match self.changed.wait_timeout(targets, d - now) {
+                Some(left) if left.is_zero() => return Err(n),
+                Some(left) => {
+                    targets = match self.changed.wait_timeout(targets, left) {
                         Ok((g, _)) => g,
                         Err(p) => p.into_inner().0,
                     }
@@ -394,7 +393,7 @@ pub struct Sender<T> {
 #[derive(Clone, Copy)]
 enum Wait {
     Never,
-    Until(Option<Instant>),
+    Until(Deadline),
 }
 
 impl<T> Sender<T> {
@@ -458,7 +457,8 @@ impl<T> Sender<T> {
         targets.iter().map(|inbox| inbox.stats()).collect()
     }
 
-    /// Blocks until `done(receiver_count)` holds, for at most `timeout`.
+    /// Blocks until `done(receiver_count)` holds, for at most `timeout`
+    /// (`None`, or a timeout too large to add to the clock: no limit).
     /// Returns the count that satisfied it, or the last count on timeout.
     ///
     /// Use it to learn when someone starts or stops listening:
@@ -550,7 +550,7 @@ impl<T> Sender<T> {
     where
         T: Clone,
     {
-        self.deliver(msg, Wait::Until(None))
+        self.deliver(msg, Wait::Until(Deadline::NEVER))
     }
 
     /// Like [`send`](Self::send) but never waits: a full `Block` receiver
@@ -566,7 +566,9 @@ impl<T> Sender<T> {
         self.deliver(msg, Wait::Never)
     }
 
-    /// Like [`send`](Self::send), waiting at most `timeout` in total.
+    /// Like [`send`](Self::send), waiting at most `timeout` in total. A
+    /// timeout too large to add to the clock (such as `Duration::MAX`) only
+    /// leaves the receivers' own policy timeouts.
     ///
     /// # Panics
     ///
@@ -575,7 +577,7 @@ impl<T> Sender<T> {
     where
         T: Clone,
     {
-        self.deliver(msg, Wait::Until(Some(Instant::now() + timeout)))
+        self.deliver(msg, Wait::Until(Deadline::after(timeout)))
     }
 
     /// Sends every item of `msgs` as [`send`](Self::send) would, checking for
@@ -606,7 +608,9 @@ impl<T> Sender<T> {
         let mut sent = 0;
         let mut outcome = Ok(());
         for msg in msgs {
-            if let Err(e) = self.deliver_to(&cache.targets, msg, Wait::Until(None), false) {
+            if let Err(e) =
+                self.deliver_to(&cache.targets, msg, Wait::Until(Deadline::NEVER), false)
+            {
                 outcome = Err(e);
                 break;
             }
@@ -685,7 +689,7 @@ fn send_batch_to<T>(
         // The lane is full: let the receiver see the batch, then wait or
         // refuse as the policy says.
         wake_receiver(t);
-        match push(t, msg, Wait::Until(None), false) {
+        match push(t, msg, Wait::Until(Deadline::NEVER), false) {
             Ok(()) => sent += 1,
             Err(msg) => break Err(SendError::Full { msg, missed: 1 }),
         }
@@ -731,7 +735,7 @@ fn push_all<T>(t: &Target<T>, mut items: impl Iterator<Item = T>) {
         wake_receiver(t);
         // Block without a timeout waits for room (or for the receiver to go);
         // DropOldest evicts: neither hands the message back.
-        let _ = push(t, msg, Wait::Until(None), false);
+        let _ = push(t, msg, Wait::Until(Deadline::NEVER), false);
     }
 }
 
@@ -750,11 +754,7 @@ fn push<T>(t: &Target<T>, msg: T, wait: Wait, wake: bool) -> Result<(), T> {
             Err(msg) => match wait {
                 Wait::Never => Err(msg),
                 Wait::Until(deadline) => {
-                    let policy_deadline = timeout.map(|d| Instant::now() + d);
-                    let deadline = match (deadline, policy_deadline) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
+                    let deadline = deadline.min(Deadline::from_timeout(timeout));
                     push_blocking(t, msg, deadline)
                 }
             },
@@ -773,7 +773,7 @@ fn wake_receiver<T>(t: &Target<T>) {
 }
 
 #[cold]
-fn push_blocking<T>(t: &Target<T>, mut msg: T, deadline: Option<Instant>) -> Result<(), T> {
+fn push_blocking<T>(t: &Target<T>, mut msg: T, deadline: Deadline) -> Result<(), T> {
     let backoff = Backoff::new();
     loop {
         if t.inbox.closed.load(Ordering::Acquire) {
@@ -804,16 +804,13 @@ fn push_blocking<T>(t: &Target<T>, mut msg: T, deadline: Option<Instant>) -> Res
             }
             Err(m) => m,
         };
-        match deadline {
+        match deadline.remaining() {
             None => thread::park(),
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    waiter.disarm();
-                    return Err(msg);
-                }
-                park_timeout(d - now);
+            Some(left) if left.is_zero() => {
+                waiter.disarm();
+                return Err(msg);
             }
+            Some(left) => park_timeout(left),
         }
         waiter.disarm();
     }
@@ -1095,15 +1092,19 @@ impl<T> Receiver<T> {
     /// Waits for a message; `Err` once every sender is gone and the queue is
     /// drained.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.recv_deadline(None).map_err(|_| RecvError)
+        self.recv_deadline(Deadline::NEVER).map_err(|_| RecvError)
     }
 
-    /// Waits at most `timeout` for a message.
+    /// Waits at most `timeout` for a message. A timeout too large to add to
+    /// the clock (such as `Duration::MAX`) waits without limit.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_deadline(Some(Instant::now() + timeout))
+        self.recv_deadline(Deadline::after(timeout))
     }
 
-    fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+    /// Waits for a message until `deadline` ([`Deadline::NEVER`]: as
+    /// [`recv`](Self::recv), but reports disconnection as
+    /// [`RecvTimeoutError::Disconnected`]).
+    pub fn recv_deadline(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         let backoff = Backoff::new();
         loop {
             match self.try_recv() {
@@ -1127,16 +1128,13 @@ impl<T> Receiver<T> {
                 }
                 Err(TryRecvError::Empty) => {}
             }
-            match deadline {
+            match deadline.remaining() {
                 None => thread::park(),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        self.inbox.wait.disarm();
-                        return Err(RecvTimeoutError::Timeout);
-                    }
-                    park_timeout(d - now);
+                Some(left) if left.is_zero() => {
+                    self.inbox.wait.disarm();
+                    return Err(RecvTimeoutError::Timeout);
                 }
+                Some(left) => park_timeout(left),
             }
             self.inbox.wait.disarm();
         }
