@@ -29,7 +29,7 @@ use crate::error::{
 use crate::lane::Lane;
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Arc, CachePadded, Condvar, Mutex, light_fence, spin_step, thread};
-use crate::wait::{WaitSlot, lock};
+use crate::wait::{WaitKey, WaitSlot, lock};
 
 /// The largest capacity a receiver may ask for (per sender lane).
 pub const MAX_CAPACITY: usize = 1 << 24;
@@ -792,14 +792,14 @@ fn push_blocking<T>(t: &Target<T>, mut msg: T, deadline: Deadline) -> Result<(),
             continue;
         }
         let waiter = &t.lane.producer().wait;
-        waiter.arm_thread();
+        let key = waiter.arm_thread();
         if t.inbox.closed.load(Ordering::Acquire) {
-            waiter.disarm();
+            waiter.disarm(key);
             return Ok(());
         }
         msg = match t.lane.try_push(msg) {
             Ok(()) => {
-                waiter.disarm();
+                waiter.disarm(key);
                 return Ok(());
             }
             Err(m) => m,
@@ -807,12 +807,12 @@ fn push_blocking<T>(t: &Target<T>, mut msg: T, deadline: Deadline) -> Result<(),
         match deadline.remaining() {
             None => thread::park(),
             Some(left) if left.is_zero() => {
-                waiter.disarm();
+                waiter.disarm(key);
                 return Err(msg);
             }
             Some(left) => park_timeout(left),
         }
-        waiter.disarm();
+        waiter.disarm(key);
     }
 }
 
@@ -1116,14 +1116,14 @@ impl<T> Receiver<T> {
                 spin_step(&backoff);
                 continue;
             }
-            self.inbox.wait.arm_thread();
+            let key = self.inbox.wait.arm_thread();
             match self.try_recv() {
                 Ok(v) => {
-                    self.inbox.wait.disarm();
+                    self.inbox.wait.disarm(key);
                     return Ok(v);
                 }
                 Err(TryRecvError::Disconnected) => {
-                    self.inbox.wait.disarm();
+                    self.inbox.wait.disarm(key);
                     return Err(RecvTimeoutError::Disconnected);
                 }
                 Err(TryRecvError::Empty) => {}
@@ -1131,12 +1131,12 @@ impl<T> Receiver<T> {
             match deadline.remaining() {
                 None => thread::park(),
                 Some(left) if left.is_zero() => {
-                    self.inbox.wait.disarm();
+                    self.inbox.wait.disarm(key);
                     return Err(RecvTimeoutError::Timeout);
                 }
                 Some(left) => park_timeout(left),
             }
-            self.inbox.wait.disarm();
+            self.inbox.wait.disarm(key);
         }
     }
 
@@ -1213,7 +1213,10 @@ impl<T> Receiver<T> {
     /// Waits for a message without blocking the thread: an executor-agnostic
     /// future (any executor, or none: see the crate docs).
     pub fn recv_async(&self) -> RecvFuture<'_, T> {
-        RecvFuture { rx: self }
+        RecvFuture {
+            rx: self,
+            key: None,
+        }
     }
 }
 
@@ -1292,33 +1295,57 @@ impl<T> Iterator for Drain<'_, T> {
 }
 
 /// The future of [`Receiver::recv_async`].
+///
+/// Several of these may wait on one receiver at once (polled by different
+/// tasks, or beside a blocked `recv`): each message wakes every waiting
+/// party, and each takes what is queued when it is polled again.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct RecvFuture<'a, T> {
     rx: &'a Receiver<T>,
+    /// This future's registration in the receiver's wait slot, once pending.
+    key: Option<WaitKey>,
+}
+
+impl<T> RecvFuture<'_, T> {
+    fn attempt(&self) -> Option<Result<T, RecvError>> {
+        match self.rx.try_recv() {
+            Ok(v) => Some(Ok(v)),
+            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => None,
+        }
+    }
+
+    fn unregister(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.rx.inbox.wait.disarm(key);
+        }
+    }
 }
 
 impl<T> Future for RecvFuture<'_, T> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let rx = self.rx;
-        let attempt = |rx: &Receiver<T>| match rx.try_recv() {
-            Ok(v) => Some(Ok(v)),
-            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
-            Err(TryRecvError::Empty) => None,
-        };
-        if let Some(r) = attempt(rx) {
+        let this = self.get_mut();
+        if let Some(r) = this.attempt() {
+            this.unregister();
             return Poll::Ready(r);
         }
-        rx.inbox.wait.arm_task(cx.waker());
-        match attempt(rx) {
+        this.rx.inbox.wait.arm_task(&mut this.key, cx.waker());
+        match this.attempt() {
             Some(r) => {
-                rx.inbox.wait.disarm();
+                this.unregister();
                 Poll::Ready(r)
             }
             None => Poll::Pending,
         }
+    }
+}
+
+impl<T> Drop for RecvFuture<'_, T> {
+    fn drop(&mut self) {
+        self.unregister();
     }
 }
 

@@ -4,13 +4,16 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use dndm_core::sync::atomic::{AtomicBool, Ordering};
 use dndm_core::{
-    Config, Deadline, Inlet, Policy, Receiver, RecvTimeoutError, Sender,
+    Config, Deadline, Inlet, Policy, Receiver, RecvFuture, RecvTimeoutError, Sender,
     TryRecvError as CoreTryRecv, WeakSender,
 };
 use dndm_router::{
@@ -497,12 +500,18 @@ impl<T> RunReceiver<T> {
         }
     }
 
-    async fn recv_async(&self) -> Result<T, dndm_core::RecvError> {
+    /// One poll of an async receive: the run buffer first (another future
+    /// on this subscriber may have filled it since `wait` went to sleep),
+    /// then the core future `wait`, which stays registered between polls.
+    fn poll_recv(
+        &self,
+        wait: &mut RecvFuture<'_, T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, dndm_core::RecvError>> {
         if let Some(v) = self.pop() {
-            return Ok(v);
+            return Poll::Ready(Ok(v));
         }
-        let v = self.rx.recv_async().await?;
-        Ok(self.with_run(v))
+        Pin::new(wait).poll(cx).map_ok(|v| self.with_run(v))
     }
 }
 
@@ -826,24 +835,34 @@ impl<T> Subscriber<T> {
     }
 
     /// Waits for the next sample without blocking the thread (any executor).
+    ///
+    /// Several of these futures may wait on one subscriber at once: each
+    /// looks at what the subscriber already took off its lanes (replayed
+    /// history, items taken in a run by another receive) every time it is
+    /// polled, before it waits for the lanes.
     pub async fn recv_async(&self) -> Result<Sample<T>, RecvError> {
-        loop {
-            self.forget_finished();
-            if let Some(s) = self.pop_pending() {
-                return Ok(s);
-            }
-            let item = match self.rx.recv_async().await {
-                Ok(i) => i,
-                Err(_) => {
-                    return self.pop_pending().ok_or_else(|| RecvError {
-                        pattern: self.pattern.clone(),
-                    });
+        let mut wait = self.rx.rx.recv_async();
+        std::future::poll_fn(|cx| {
+            loop {
+                self.forget_finished();
+                if let Some(s) = self.pop_pending() {
+                    return Poll::Ready(Ok(s));
                 }
-            };
-            if let Step::Sample(s) = self.accept(item) {
-                return Ok(s);
+                let item = match self.rx.poll_recv(&mut wait, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(i)) => i,
+                    Poll::Ready(Err(_)) => {
+                        return Poll::Ready(self.pop_pending().ok_or_else(|| RecvError {
+                            pattern: self.pattern.clone(),
+                        }));
+                    }
+                };
+                if let Step::Sample(s) = self.accept(item) {
+                    return Poll::Ready(Ok(s));
+                }
             }
-        }
+        })
+        .await
     }
 
     /// A blocking iterator that ends when the subscription closes.
