@@ -380,7 +380,8 @@ struct SenderCache<T> {
 /// receiver evicts or of one left in a lane whose receiver is gone. Using
 /// this same handle from that code to send, or to [`set_tag`](Self::set_tag),
 /// is a programming error, like borrowing a `RefCell` twice: it panics with
-/// a message naming the handle and touches no lane. If user code panics in
+/// a message naming the handle and touches no lane. A clone of the handle
+/// has lanes of its own and may send from there. If user code panics in
 /// the middle of a send, every lane stays consistent: the messages already
 /// queued stay queued (in order), the rest are dropped once, and the handle
 /// can be used again.

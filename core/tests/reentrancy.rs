@@ -257,3 +257,35 @@ fn receiver_can_be_used_from_a_dropped_message() {
     got.sort_unstable();
     assert_eq!(got, [1, 2, 3, 4, 5]);
 }
+
+/// A clone of the handle has lanes of its own: sending on it from
+/// `T::clone` is fine, and both sends arrive whole.
+#[test]
+fn a_clone_of_the_sender_may_send_from_inside_clone() {
+    thread_local! {
+        static OTHER: RefCell<Option<Sender<Echo>>> = const { RefCell::new(None) };
+    }
+    struct Echo(u32);
+    impl Clone for Echo {
+        fn clone(&self) -> Self {
+            OTHER.with(|o| {
+                if let Some(tx) = &*o.borrow()
+                    && self.0 < 100
+                {
+                    tx.send(Echo(self.0 + 100)).unwrap();
+                }
+            });
+            Echo(self.0)
+        }
+    }
+    let (tx, a) = bounded::<Echo>(8).unwrap();
+    let b = tx.subscribe(Config::new(8)).unwrap();
+    OTHER.with(|o| *o.borrow_mut() = Some(tx.clone()));
+    tx.send(Echo(1)).unwrap();
+    OTHER.with(|o| o.borrow_mut().take());
+    for rx in [&a, &b] {
+        let mut got: Vec<u32> = rx.drain().map(|m| m.0).collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 101]);
+    }
+}

@@ -180,3 +180,12 @@ fn two_tokio_tasks_on_one_receiver() {
     got.sort_unstable();
     assert_eq!(got, [1, 2]);
 }
+
+/// `Receiver` is `Send` (not `Sync`), so its futures borrow a `!Sync`
+/// receiver and stay on their thread; the receiver itself moves freely.
+#[test]
+fn receiver_stays_send() {
+    fn is_send<T: Send>() {}
+    is_send::<dndm_core::Receiver<u32>>();
+    is_send::<dndm_core::Sender<u32>>();
+}
