@@ -12,23 +12,24 @@
 //! Lock order: `source.targets` before `inbox.lanes`; `inbox.sources` is
 //! never held while another lock is taken.
 
-use std::cell::{Ref, RefCell};
+use std::cell::{RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_utils::Backoff;
 use smallvec::SmallVec;
 
+use crate::deadline::Deadline;
 use crate::error::{
     AttachError, ConfigError, RecvError, RecvTimeoutError, SendError, TryRecvError,
 };
 use crate::lane::Lane;
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Arc, CachePadded, Condvar, Mutex, light_fence, spin_step, thread};
-use crate::wait::{WaitSlot, lock};
+use crate::wait::{WaitKey, WaitSlot, lock};
 
 /// The largest capacity a receiver may ask for (per sender lane).
 pub const MAX_CAPACITY: usize = 1 << 24;
@@ -40,7 +41,8 @@ pub enum Policy {
     /// The sender waits for room, at most `timeout` if one is set; a receiver
     /// it gave up on counts as missed in [`SendError::Full`].
     Block {
-        /// How long one send may wait for this receiver.
+        /// How long one send may wait for this receiver (a timeout too large
+        /// to add to the clock, such as `Duration::MAX`, waits without limit).
         timeout: Option<Duration>,
     },
     /// The oldest queued message is dropped to make room: the receiver keeps
@@ -251,26 +253,23 @@ impl<T> Source<T> {
         mut done: impl FnMut(usize) -> bool,
         timeout: Option<Duration>,
     ) -> Result<usize, usize> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = Deadline::from_timeout(timeout);
         let mut targets = lock(&self.targets);
         loop {
             let n = targets.len();
             if done(n) {
                 return Ok(n);
             }
-            match deadline {
+            match deadline.remaining() {
                 None => {
                     targets = match self.changed.wait(targets) {
                         Ok(g) => g,
                         Err(p) => p.into_inner(),
                     }
                 }
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Err(n);
-                    }
-                    targets = match self.changed.wait_timeout(targets, d - now) {
+                Some(left) if left.is_zero() => return Err(n),
+                Some(left) => {
+                    targets = match self.changed.wait_timeout(targets, left) {
                         Ok((g, _)) => g,
                         Err(p) => p.into_inner().0,
                     }
@@ -373,6 +372,19 @@ struct SenderCache<T> {
 ///
 /// Fan-out clones the message once per extra receiver, so use a cheaply
 /// clonable `T` (for example `Arc<U>`) to share one payload without copying.
+///
+/// # Re-entrancy
+///
+/// A send runs user code: `T::clone` (fan-out), the iterator of
+/// [`send_iter`](Self::send_iter), `T::drop` of a message a `DropOldest`
+/// receiver evicts or of one left in a lane whose receiver is gone. Using
+/// this same handle from that code to send, or to [`set_tag`](Self::set_tag),
+/// is a programming error, like borrowing a `RefCell` twice: it panics with
+/// a message naming the handle and touches no lane. A clone of the handle
+/// has lanes of its own and may send from there. If user code panics in
+/// the middle of a send, every lane stays consistent: the messages already
+/// queued stay queued (in order), the rest are dropped once, and the handle
+/// can be used again.
 pub struct Sender<T> {
     source: Arc<Source<T>>,
     cache: RefCell<SenderCache<T>>,
@@ -382,7 +394,7 @@ pub struct Sender<T> {
 #[derive(Clone, Copy)]
 enum Wait {
     Never,
-    Until(Option<Instant>),
+    Until(Deadline),
 }
 
 impl<T> Sender<T> {
@@ -417,8 +429,13 @@ impl<T> Sender<T> {
     /// receiver reports the tag once through [`Receiver::take_retired_tags`]:
     /// no message from this handle can arrive there any more. Clones start
     /// untagged.
+    ///
+    /// # Panics
+    ///
+    /// When called from user code that runs inside a send on this same handle
+    /// (see [re-entrancy](Self#re-entrancy)).
     pub fn set_tag(&self, tag: u64) {
-        self.cache.borrow_mut().tag = tag;
+        self.exclusive().tag = tag;
     }
 
     /// A new receiver attached to this sender (fan-out).
@@ -441,7 +458,8 @@ impl<T> Sender<T> {
         targets.iter().map(|inbox| inbox.stats()).collect()
     }
 
-    /// Blocks until `done(receiver_count)` holds, for at most `timeout`.
+    /// Blocks until `done(receiver_count)` holds, for at most `timeout`
+    /// (`None`, or a timeout too large to add to the clock: no limit).
     /// Returns the count that satisfied it, or the last count on timeout.
     ///
     /// Use it to learn when someone starts or stops listening:
@@ -462,23 +480,32 @@ impl<T> Sender<T> {
         }
     }
 
-    /// The lane cache, brought in line with the source's target set first:
-    /// one generation load and one borrow on the hot path.
+    /// This handle's lane cache, held exclusively for a whole operation: no
+    /// user code run during a send (`T::clone`, the iterator of `send_iter`,
+    /// `T::drop`) can reach a lane of this handle while it is held, which is
+    /// what keeps every lane single-producer.
     #[inline(always)]
-    fn targets(&self) -> Ref<'_, SenderCache<T>> {
-        let generation = self.source.generation.load(Ordering::Acquire);
-        let cache = self.cache.borrow();
-        if cache.generation == generation {
-            return cache;
+    fn exclusive(&self) -> RefMut<'_, SenderCache<T>> {
+        match self.cache.try_borrow_mut() {
+            Ok(cache) => cache,
+            Err(_) => reentrant_send(),
         }
-        drop(cache);
-        self.refresh();
-        self.cache.borrow()
+    }
+
+    /// The lane cache, brought in line with the source's target set first:
+    /// one generation load and one exclusive borrow on the hot path.
+    #[inline(always)]
+    fn targets(&self) -> RefMut<'_, SenderCache<T>> {
+        let generation = self.source.generation.load(Ordering::Acquire);
+        let mut cache = self.exclusive();
+        if cache.generation != generation {
+            self.refresh(&mut cache);
+        }
+        cache
     }
 
     #[cold]
-    fn refresh(&self) {
-        let mut cache = self.cache.borrow_mut();
+    fn refresh(&self, cache: &mut SenderCache<T>) {
         let targets = lock(&self.source.targets);
         let generation = self.source.generation.load(Ordering::Acquire);
         let old = std::mem::take(&mut cache.targets);
@@ -502,11 +529,15 @@ impl<T> Sender<T> {
             }
         }
         drop(targets);
-        for t in old.into_iter().flatten() {
-            retire(&t);
-        }
+        // The cache is whole again before any user code runs: dropping a
+        // stale lane may drop messages its receiver never took (`T::drop`).
         cache.targets = next;
         cache.generation = generation;
+        let old: Vec<Target<T>> = old.into_iter().flatten().collect();
+        for t in &old {
+            retire(t);
+        }
+        drop(old);
     }
 
     /// Sends `msg` to every attached receiver, waiting for room in `Block`
@@ -514,16 +545,21 @@ impl<T> Sender<T> {
     ///
     /// # Panics
     ///
-    /// If `T::clone` sends on this same handle (re-entrancy).
+    /// If `T::clone` or `T::drop` uses this same handle (see
+    /// [re-entrancy](Self#re-entrancy)); no lane is touched by that use.
     pub fn send(&self, msg: T) -> Result<(), SendError<T>>
     where
         T: Clone,
     {
-        self.deliver(msg, Wait::Until(None))
+        self.deliver(msg, Wait::Until(Deadline::NEVER))
     }
 
     /// Like [`send`](Self::send) but never waits: a full `Block` receiver
     /// counts as missed.
+    ///
+    /// # Panics
+    ///
+    /// As [`send`](Self::send), on re-entrant use of this handle.
     pub fn try_send(&self, msg: T) -> Result<(), SendError<T>>
     where
         T: Clone,
@@ -531,12 +567,18 @@ impl<T> Sender<T> {
         self.deliver(msg, Wait::Never)
     }
 
-    /// Like [`send`](Self::send), waiting at most `timeout` in total.
+    /// Like [`send`](Self::send), waiting at most `timeout` in total. A
+    /// timeout too large to add to the clock (such as `Duration::MAX`) only
+    /// leaves the receivers' own policy timeouts.
+    ///
+    /// # Panics
+    ///
+    /// As [`send`](Self::send), on re-entrant use of this handle.
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendError<T>>
     where
         T: Clone,
     {
-        self.deliver(msg, Wait::Until(Some(Instant::now() + timeout)))
+        self.deliver(msg, Wait::Until(Deadline::after(timeout)))
     }
 
     /// Sends every item of `msgs` as [`send`](Self::send) would, checking for
@@ -545,6 +587,13 @@ impl<T> Sender<T> {
     /// Stops at the first item that fails and returns it in the error; items
     /// before it were delivered. Pass `iter.by_ref()` to keep the rest.
     /// Returns how many items were sent.
+    ///
+    /// # Panics
+    ///
+    /// If the iterator, `T::clone` or `T::drop` uses this same handle (see
+    /// [re-entrancy](Self#re-entrancy)); no lane is touched by that use. If
+    /// the iterator or `T::clone` panics, the items queued before the panic
+    /// stay queued.
     pub fn send_iter<I>(&self, msgs: I) -> Result<usize, SendError<T>>
     where
         T: Clone,
@@ -560,7 +609,9 @@ impl<T> Sender<T> {
         let mut sent = 0;
         let mut outcome = Ok(());
         for msg in msgs {
-            if let Err(e) = self.deliver_to(&cache.targets, msg, Wait::Until(None), false) {
+            if let Err(e) =
+                self.deliver_to(&cache.targets, msg, Wait::Until(Deadline::NEVER), false)
+            {
                 outcome = Err(e);
                 break;
             }
@@ -614,6 +665,16 @@ impl<T> Sender<T> {
     }
 }
 
+/// A send on a handle whose lanes are in use by a send further up the stack.
+#[cold]
+#[inline(never)]
+fn reentrant_send() -> ! {
+    panic!(
+        "re-entrant use of a dndm_core::Sender: a send on this handle is in progress \
+         (called from T::clone, T::drop or the iterator of send_iter)"
+    )
+}
+
 /// `send_iter` to a single receiver: fills free slots in batches, publishing
 /// each batch at once, and falls back to [`push`] when the lane is full.
 fn send_batch_to<T>(
@@ -629,7 +690,7 @@ fn send_batch_to<T>(
         // The lane is full: let the receiver see the batch, then wait or
         // refuse as the policy says.
         wake_receiver(t);
-        match push(t, msg, Wait::Until(None), false) {
+        match push(t, msg, Wait::Until(Deadline::NEVER), false) {
             Ok(()) => sent += 1,
             Err(msg) => break Err(SendError::Full { msg, missed: 1 }),
         }
@@ -675,7 +736,7 @@ fn push_all<T>(t: &Target<T>, mut items: impl Iterator<Item = T>) {
         wake_receiver(t);
         // Block without a timeout waits for room (or for the receiver to go);
         // DropOldest evicts: neither hands the message back.
-        let _ = push(t, msg, Wait::Until(None), false);
+        let _ = push(t, msg, Wait::Until(Deadline::NEVER), false);
     }
 }
 
@@ -694,11 +755,7 @@ fn push<T>(t: &Target<T>, msg: T, wait: Wait, wake: bool) -> Result<(), T> {
             Err(msg) => match wait {
                 Wait::Never => Err(msg),
                 Wait::Until(deadline) => {
-                    let policy_deadline = timeout.map(|d| Instant::now() + d);
-                    let deadline = match (deadline, policy_deadline) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
+                    let deadline = deadline.min(Deadline::from_timeout(timeout));
                     push_blocking(t, msg, deadline)
                 }
             },
@@ -717,7 +774,7 @@ fn wake_receiver<T>(t: &Target<T>) {
 }
 
 #[cold]
-fn push_blocking<T>(t: &Target<T>, mut msg: T, deadline: Option<Instant>) -> Result<(), T> {
+fn push_blocking<T>(t: &Target<T>, mut msg: T, deadline: Deadline) -> Result<(), T> {
     let backoff = Backoff::new();
     loop {
         if t.inbox.closed.load(Ordering::Acquire) {
@@ -736,30 +793,27 @@ fn push_blocking<T>(t: &Target<T>, mut msg: T, deadline: Option<Instant>) -> Res
             continue;
         }
         let waiter = &t.lane.producer().wait;
-        waiter.arm_thread();
+        let key = waiter.arm_thread();
         if t.inbox.closed.load(Ordering::Acquire) {
-            waiter.disarm();
+            waiter.disarm(key);
             return Ok(());
         }
         msg = match t.lane.try_push(msg) {
             Ok(()) => {
-                waiter.disarm();
+                waiter.disarm(key);
                 return Ok(());
             }
             Err(m) => m,
         };
-        match deadline {
+        match deadline.remaining() {
             None => thread::park(),
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    waiter.disarm();
-                    return Err(msg);
-                }
-                park_timeout(d - now);
+            Some(left) if left.is_zero() => {
+                waiter.disarm(key);
+                return Err(msg);
             }
+            Some(left) => park_timeout(left),
         }
-        waiter.disarm();
+        waiter.disarm(key);
     }
 }
 
@@ -871,6 +925,9 @@ impl<T> fmt::Debug for WeakSender<T> {
 // ---------------------------------------------------------------------------
 // Receiver
 
+/// Borrowed mutably only while no user code runs: the receive paths move
+/// values out of lanes and never drop or clone a `T` while they hold it, so
+/// `T::drop` of a received message may use the receiver again.
 struct ReceiverCache<T> {
     generation: usize,
     lanes: Vec<Arc<Lane<T>>>,
@@ -1036,15 +1093,19 @@ impl<T> Receiver<T> {
     /// Waits for a message; `Err` once every sender is gone and the queue is
     /// drained.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.recv_deadline(None).map_err(|_| RecvError)
+        self.recv_deadline(Deadline::NEVER).map_err(|_| RecvError)
     }
 
-    /// Waits at most `timeout` for a message.
+    /// Waits at most `timeout` for a message. A timeout too large to add to
+    /// the clock (such as `Duration::MAX`) waits without limit.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_deadline(Some(Instant::now() + timeout))
+        self.recv_deadline(Deadline::after(timeout))
     }
 
-    fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+    /// Waits for a message until `deadline` ([`Deadline::NEVER`]: as
+    /// [`recv`](Self::recv), but reports disconnection as
+    /// [`RecvTimeoutError::Disconnected`]).
+    pub fn recv_deadline(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         let backoff = Backoff::new();
         loop {
             match self.try_recv() {
@@ -1056,30 +1117,27 @@ impl<T> Receiver<T> {
                 spin_step(&backoff);
                 continue;
             }
-            self.inbox.wait.arm_thread();
+            let key = self.inbox.wait.arm_thread();
             match self.try_recv() {
                 Ok(v) => {
-                    self.inbox.wait.disarm();
+                    self.inbox.wait.disarm(key);
                     return Ok(v);
                 }
                 Err(TryRecvError::Disconnected) => {
-                    self.inbox.wait.disarm();
+                    self.inbox.wait.disarm(key);
                     return Err(RecvTimeoutError::Disconnected);
                 }
                 Err(TryRecvError::Empty) => {}
             }
-            match deadline {
+            match deadline.remaining() {
                 None => thread::park(),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        self.inbox.wait.disarm();
-                        return Err(RecvTimeoutError::Timeout);
-                    }
-                    park_timeout(d - now);
+                Some(left) if left.is_zero() => {
+                    self.inbox.wait.disarm(key);
+                    return Err(RecvTimeoutError::Timeout);
                 }
+                Some(left) => park_timeout(left),
             }
-            self.inbox.wait.disarm();
+            self.inbox.wait.disarm(key);
         }
     }
 
@@ -1156,7 +1214,10 @@ impl<T> Receiver<T> {
     /// Waits for a message without blocking the thread: an executor-agnostic
     /// future (any executor, or none: see the crate docs).
     pub fn recv_async(&self) -> RecvFuture<'_, T> {
-        RecvFuture { rx: self }
+        RecvFuture {
+            rx: self,
+            key: None,
+        }
     }
 }
 
@@ -1235,33 +1296,57 @@ impl<T> Iterator for Drain<'_, T> {
 }
 
 /// The future of [`Receiver::recv_async`].
+///
+/// Several of these may wait on one receiver at once (polled by different
+/// tasks, or beside a blocked `recv`): each message wakes every waiting
+/// party, and each takes what is queued when it is polled again.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct RecvFuture<'a, T> {
     rx: &'a Receiver<T>,
+    /// This future's registration in the receiver's wait slot, once pending.
+    key: Option<WaitKey>,
+}
+
+impl<T> RecvFuture<'_, T> {
+    fn attempt(&self) -> Option<Result<T, RecvError>> {
+        match self.rx.try_recv() {
+            Ok(v) => Some(Ok(v)),
+            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => None,
+        }
+    }
+
+    fn unregister(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.rx.inbox.wait.disarm(key);
+        }
+    }
 }
 
 impl<T> Future for RecvFuture<'_, T> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let rx = self.rx;
-        let attempt = |rx: &Receiver<T>| match rx.try_recv() {
-            Ok(v) => Some(Ok(v)),
-            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
-            Err(TryRecvError::Empty) => None,
-        };
-        if let Some(r) = attempt(rx) {
+        let this = self.get_mut();
+        if let Some(r) = this.attempt() {
+            this.unregister();
             return Poll::Ready(r);
         }
-        rx.inbox.wait.arm_task(cx.waker());
-        match attempt(rx) {
+        this.rx.inbox.wait.arm_task(&mut this.key, cx.waker());
+        match this.attempt() {
             Some(r) => {
-                rx.inbox.wait.disarm();
+                this.unregister();
                 Poll::Ready(r)
             }
             None => Poll::Pending,
         }
+    }
+}
+
+impl<T> Drop for RecvFuture<'_, T> {
+    fn drop(&mut self) {
+        self.unregister();
     }
 }
 

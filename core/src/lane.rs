@@ -1,8 +1,12 @@
 //! A lane: the bounded ring between one sender handle and one receiver.
 //!
 //! A lane has exactly one producer (a [`Sender`](crate::Sender) handle) and
-//! one consumer (a [`Receiver`](crate::Receiver)). Two ring flavours serve the
-//! receiver's policy:
+//! one consumer (a [`Receiver`](crate::Receiver)). "Exactly one" includes
+//! re-entrancy: a producer operation may run user code between slot writes
+//! (the iterator of a batch, `T::clone`), so the sender holds its lane cache
+//! exclusively for a whole send and a nested send on the same handle panics
+//! before it reaches a lane. The consumer runs no user code while it holds a
+//! slot. Two ring flavours serve the receiver's policy:
 //!
 //! * [`Fifo`] (policies `Block` and `Reject`): a Lamport ring. Each side
 //!   owns its index on its own cache line and keeps a cached copy of the
@@ -289,23 +293,47 @@ impl<T> Fifo<T> {
         self.cap - tail.wrapping_sub(head)
     }
 
+    /// Fills free slots from `items` and publishes them with one store.
+    ///
+    /// `items.next()` is user code. It cannot push into this lane (the only
+    /// producer holds its sender's lane cache exclusively for the whole
+    /// operation, so a re-entrant send panics before it reaches a lane), and
+    /// if it panics, the slots written so far are published on the way out,
+    /// so no written value is lost or left behind the tail.
     fn push_batch(&self, items: &mut impl Iterator<Item = T>) -> usize {
+        /// Publishes `n` written slots from `tail` when dropped.
+        struct Publish<'a> {
+            pos: &'a AtomicUsize,
+            tail: usize,
+            n: usize,
+        }
+        impl Drop for Publish<'_> {
+            fn drop(&mut self) {
+                if self.n > 0 {
+                    self.pos
+                        .store(self.tail.wrapping_add(self.n), Ordering::Release);
+                }
+            }
+        }
         let tail = self.producer.pos.load(Ordering::Relaxed);
         let free = self.free(tail);
-        let mut n = 0;
-        while n < free {
+        let mut batch = Publish {
+            pos: &self.producer.pos,
+            tail,
+            n: 0,
+        };
+        while batch.n < free {
             let Some(value) = items.next() else { break };
             // SAFETY: the slot is among the `free` ones the consumer released
-            // (acquire on head) and it becomes visible only at the release below.
-            self.slots[tail.wrapping_add(n) & self.mask].with_mut(|p| unsafe { (*p).write(value) });
-            n += 1;
+            // (acquire on head inside `free`), and no other push on this lane
+            // ran since `tail` was read: this is the lane's only producer and
+            // user code cannot re-enter it (see above). The slot becomes
+            // visible to the consumer only at the release in `Publish::drop`.
+            self.slots[tail.wrapping_add(batch.n) & self.mask]
+                .with_mut(|p| unsafe { (*p).write(value) });
+            batch.n += 1;
         }
-        if n > 0 {
-            self.producer
-                .pos
-                .store(tail.wrapping_add(n), Ordering::Release);
-        }
-        n
+        batch.n
     }
 
     fn pop_batch(&self, out: &mut Vec<T>, max: usize) -> usize {

@@ -68,6 +68,7 @@
 
 mod channel;
 pub mod clock;
+mod deadline;
 mod error;
 mod lane;
 pub mod sync;
@@ -77,4 +78,5 @@ pub use channel::{
     Config, Drain, Inlet, Iter, MAX_CAPACITY, Policy, Receiver, RecvFuture, Sender, Stats,
     WeakSender, bounded, channel,
 };
+pub use deadline::Deadline;
 pub use error::{AttachError, ConfigError, RecvError, RecvTimeoutError, SendError, TryRecvError};

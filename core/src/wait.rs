@@ -1,4 +1,4 @@
-//! Where one blocked party (a thread or an async task) waits to be woken.
+//! Where blocked parties (threads or async tasks) wait to be woken.
 //!
 //! The protocol is the store/fence/load handshake of [`crate::sync`]:
 //!
@@ -11,8 +11,17 @@
 //!
 //! Either the waker sees `armed` or the waiter sees the change, so no wake-up
 //! is lost, and the hot path pays one plain load when nobody sleeps.
+//!
+//! Several parties may wait at once (two `recv_async` futures polled by
+//! different tasks, or a future and a blocked thread): each registration has
+//! a key, and a wake-up wakes every registered party, which then re-checks
+//! its condition. A party that stops waiting removes only its own key, and
+//! `armed` stays set while any registration is left. User code (`Waker`
+//! clone, drop and wake) never runs under the slot's lock.
 
 use std::task::Waker;
+
+use smallvec::SmallVec;
 
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Mutex, heavy_fence, thread};
@@ -22,46 +31,111 @@ enum Sleeper {
     Task(Waker),
 }
 
+impl Sleeper {
+    fn wake(self) {
+        match self {
+            Sleeper::Thread(t) => t.unpark(),
+            Sleeper::Task(w) => w.wake(),
+        }
+    }
+}
+
+/// One registration in a [`WaitSlot`]; the waiter keeps it to re-arm (a
+/// future polled again) and to disarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WaitKey(u64);
+
+#[derive(Default)]
+struct Sleepers {
+    next_key: u64,
+    list: SmallVec<[(WaitKey, Sleeper); 1]>,
+}
+
 pub(crate) struct WaitSlot {
+    /// Set while `sleepers` may hold a registration; read on the hot path.
     armed: AtomicBool,
-    sleeper: Mutex<Option<Sleeper>>,
+    sleepers: Mutex<Sleepers>,
 }
 
 impl WaitSlot {
     pub(crate) fn new() -> Self {
         Self {
             armed: AtomicBool::new(false),
-            sleeper: Mutex::new(None),
+            sleepers: Mutex::new(Sleepers::default()),
         }
     }
 
-    fn arm(&self, sleeper: Sleeper) {
-        {
-            let mut slot = lock(&self.sleeper);
-            match (&*slot, &sleeper) {
-                (Some(Sleeper::Task(old)), Sleeper::Task(new)) if old.will_wake(new) => {}
-                _ => *slot = Some(sleeper),
+    /// Registers `sleeper` under `key` (a new key if `None`), replacing what
+    /// that key held, then publishes `armed`.
+    fn arm(&self, key: Option<WaitKey>, sleeper: Sleeper) -> WaitKey {
+        let (key, replaced) = {
+            let mut sleepers = lock(&self.sleepers);
+            let key = key.unwrap_or_else(|| {
+                let k = WaitKey(sleepers.next_key);
+                sleepers.next_key += 1;
+                k
+            });
+            let replaced = match sleepers.list.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, old)) => Some(std::mem::replace(old, sleeper)),
+                None => {
+                    sleepers.list.push((key, sleeper));
+                    None
+                }
+            };
+            (key, replaced)
+        };
+        // Release: a waker that reads this store also sees the registration.
+        self.armed.store(true, Ordering::Release);
+        heavy_fence();
+        drop(replaced);
+        key
+    }
+
+    /// Registers the current thread; the caller re-checks its condition,
+    /// parks, and then [`disarm`s](Self::disarm) the key.
+    pub(crate) fn arm_thread(&self) -> WaitKey {
+        self.arm(None, Sleeper::Thread(thread::current()))
+    }
+
+    /// Registers `waker` under `*key` (a new key the first time); the caller
+    /// re-checks its condition and then returns `Poll::Pending`. A future
+    /// keeps its key across polls and disarms it when it completes or is
+    /// dropped.
+    pub(crate) fn arm_task(&self, key: &mut Option<WaitKey>, waker: &Waker) {
+        if let Some(k) = *key {
+            let sleepers = lock(&self.sleepers);
+            let current = sleepers
+                .list
+                .iter()
+                .any(|(kk, s)| *kk == k && matches!(s, Sleeper::Task(w) if w.will_wake(waker)));
+            drop(sleepers);
+            if current {
+                // Still registered with an equivalent waker: only the
+                // handshake is needed.
+                self.armed.store(true, Ordering::Release);
+                heavy_fence();
+                return;
             }
         }
-        self.armed.store(true, Ordering::Relaxed);
-        heavy_fence();
+        *key = Some(self.arm(*key, Sleeper::Task(waker.clone())));
     }
 
-    /// Registers the current thread; the caller re-checks its condition and
-    /// then parks.
-    pub(crate) fn arm_thread(&self) {
-        self.arm(Sleeper::Thread(thread::current()));
-    }
-
-    /// Registers `waker`; the caller re-checks its condition and then returns
-    /// `Poll::Pending`.
-    pub(crate) fn arm_task(&self, waker: &Waker) {
-        self.arm(Sleeper::Task(waker.clone()));
-    }
-
-    /// The waiter found its condition met after arming.
-    pub(crate) fn disarm(&self) {
-        self.armed.store(false, Ordering::Relaxed);
+    /// The waiter with `key` stops waiting (its condition is met, it timed
+    /// out, or it was woken). Other registrations stay armed.
+    pub(crate) fn disarm(&self, key: WaitKey) {
+        let removed = {
+            let mut sleepers = lock(&self.sleepers);
+            let removed = sleepers
+                .list
+                .iter()
+                .position(|(k, _)| *k == key)
+                .map(|i| sleepers.list.swap_remove(i));
+            // Under the lock: an `arm` that follows stores `true` after this.
+            self.armed
+                .store(!sleepers.list.is_empty(), Ordering::Relaxed);
+            removed
+        };
+        drop(removed);
     }
 
     /// True when someone may be sleeping here. Call after `light_fence`.
@@ -70,7 +144,7 @@ impl WaitSlot {
         self.armed.load(Ordering::Relaxed)
     }
 
-    /// Wakes the sleeper, if one is armed. Call after `light_fence`.
+    /// Wakes every sleeper, if one is armed. Call after `light_fence`.
     #[inline]
     pub(crate) fn wake(&self) {
         if self.is_armed() {
@@ -81,11 +155,9 @@ impl WaitSlot {
     #[cold]
     fn wake_slow(&self) {
         if self.armed.swap(false, Ordering::AcqRel) {
-            let sleeper = lock(&self.sleeper).take();
-            match sleeper {
-                Some(Sleeper::Thread(t)) => t.unpark(),
-                Some(Sleeper::Task(w)) => w.wake(),
-                None => {}
+            let sleepers = std::mem::take(&mut lock(&self.sleepers).list);
+            for (_, sleeper) in sleepers {
+                sleeper.wake();
             }
         }
     }

@@ -131,6 +131,108 @@ fn waker_registration_vs_wake() {
     });
 }
 
+/// Polls two futures on this loom thread, each with its own waker (two
+/// tasks), parking while neither was woken; returns both outputs.
+fn block_on_two<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Flag {
+        woken: loom::sync::atomic::AtomicBool,
+        thread: thread::Thread,
+    }
+    impl Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            // A read-modify-write, like the poller's `swap`: loom orders the
+            // two totally, so a wake-up is never read as stale.
+            self.woken.swap(true, Ordering::SeqCst);
+            self.thread.unpark();
+        }
+    }
+    let flag = || {
+        std::sync::Arc::new(Flag {
+            woken: loom::sync::atomic::AtomicBool::new(true),
+            thread: thread::current(),
+        })
+    };
+    let (fa, fb) = (flag(), flag());
+    let (wa, wb) = (Waker::from(fa.clone()), Waker::from(fb.clone()));
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    let (mut ra, mut rb) = (None, None);
+    loop {
+        if ra.is_none() && fa.woken.swap(false, Ordering::SeqCst) {
+            if let Poll::Ready(v) = a.as_mut().poll(&mut Context::from_waker(&wa)) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() && fb.woken.swap(false, Ordering::SeqCst) {
+            if let Poll::Ready(v) = b.as_mut().poll(&mut Context::from_waker(&wb)) {
+                rb = Some(v);
+            }
+        }
+        if let (Some(_), Some(_)) = (&ra, &rb) {
+            break;
+        }
+        let pending_woken = (ra.is_none() && fa.woken.load(Ordering::SeqCst))
+            || (rb.is_none() && fb.woken.load(Ordering::SeqCst));
+        if !pending_woken {
+            // A lost wake-up leaves this thread parked for good: loom reports
+            // the deadlock.
+            thread::park();
+        }
+    }
+    (ra.unwrap(), rb.unwrap())
+}
+
+/// Two tasks wait on one receiver while a sender publishes two messages:
+/// every pending future is woken, so both complete.
+#[test]
+fn two_async_waiters_are_both_woken() {
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(2).unwrap();
+        let h = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+        });
+        let (a, b) = block_on_two(rx.recv_async(), rx.recv_async());
+        let mut got = [a.unwrap(), b.unwrap()];
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        h.join().unwrap();
+    });
+}
+
+/// A thread blocked in `recv` and a pending future on the same receiver:
+/// neither registration replaces the other.
+#[test]
+fn thread_and_task_waiters_are_both_woken() {
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(2).unwrap();
+        let h = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+        });
+        let mut fut = std::pin::pin!(rx.recv_async());
+        let waker = std::task::Waker::noop();
+        let first = fut
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker));
+        let got = match first {
+            std::task::Poll::Ready(v) => [v.unwrap(), rx.recv().unwrap()],
+            std::task::Poll::Pending => {
+                // The future stays registered while this thread blocks.
+                let v = rx.recv().unwrap();
+                let w = block_on(fut);
+                [v, w.unwrap()]
+            }
+        };
+        assert_eq!(got, [1, 2]);
+        h.join().unwrap();
+    });
+}
+
 /// Fan-out while a receiver attaches and another detaches: no deadlock, the
 /// count settles, and whoever was attached throughout gets every message.
 #[test]

@@ -374,7 +374,7 @@ where
     F: FnMut(Sample<T>),
 {
     while !stop.load(Ordering::Acquire) {
-        match sub.step(None) {
+        match sub.step(dndm_core::Deadline::NEVER) {
             Step::Sample(s) => {
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(s))) {
                     counters.callback_panics.fetch_add(1, Ordering::Relaxed);

@@ -4,14 +4,17 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use dndm_core::sync::atomic::{AtomicBool, Ordering};
 use dndm_core::{
-    Config, Inlet, Policy, Receiver, RecvTimeoutError, Sender, TryRecvError as CoreTryRecv,
-    WeakSender,
+    Config, Deadline, Inlet, Policy, Receiver, RecvFuture, RecvTimeoutError, Sender,
+    TryRecvError as CoreTryRecv, WeakSender,
 };
 use dndm_router::{
     Intent, IntentId, IntentPort, Interest, InterestPort, LinkEvent, LinkInfo, PortError, Route,
@@ -272,7 +275,9 @@ impl<T: Clone + Send + 'static> Publisher<T> {
         self.deliver(msg, |tx, item| tx.try_send(item))
     }
 
-    /// Like [`send`](Self::send), waiting at most `timeout` in total.
+    /// Like [`send`](Self::send), waiting at most `timeout` in total (a
+    /// timeout too large to add to the clock leaves only the subscribers'
+    /// own timeouts).
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendError<T>> {
         if self.history.is_none() && self.tx.receiver_count() == 0 {
             return Ok(());
@@ -340,7 +345,8 @@ impl<T> Publisher<T> {
     }
 
     /// Blocks until at least one subscriber is linked, at most `timeout`
-    /// (`None`: no limit). True if one is.
+    /// (`None`, or a timeout too large to add to the clock: no limit). True
+    /// if one is.
     pub fn wait_for_interest(&self, timeout: Option<Duration>) -> bool {
         self.intent.wait_for_interest(timeout)
     }
@@ -481,17 +487,10 @@ impl<T> RunReceiver<T> {
         first
     }
 
-    fn recv(&self) -> Result<T, dndm_core::RecvError> {
+    fn recv_deadline(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         match self.pop() {
             Some(v) => Ok(v),
-            None => self.rx.recv().map(|v| self.with_run(v)),
-        }
-    }
-
-    fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        match self.pop() {
-            Some(v) => Ok(v),
-            None => self.rx.recv_timeout(timeout).map(|v| self.with_run(v)),
+            None => self.rx.recv_deadline(deadline).map(|v| self.with_run(v)),
         }
     }
 
@@ -502,12 +501,18 @@ impl<T> RunReceiver<T> {
         }
     }
 
-    async fn recv_async(&self) -> Result<T, dndm_core::RecvError> {
+    /// One poll of an async receive: the run buffer first (another future
+    /// on this subscriber may have filled it since `wait` went to sleep),
+    /// then the core future `wait`, which stays registered between polls.
+    fn poll_recv(
+        &self,
+        wait: &mut RecvFuture<'_, T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, dndm_core::RecvError>> {
         if let Some(v) = self.pop() {
-            return Ok(v);
+            return Poll::Ready(Ok(v));
         }
-        let v = self.rx.recv_async().await?;
-        Ok(self.with_run(v))
+        Pin::new(wait).poll(cx).map_ok(|v| self.with_run(v))
     }
 }
 
@@ -742,24 +747,15 @@ impl<T> Subscriber<T> {
         None
     }
 
-    pub(crate) fn step(&self, deadline: Option<Instant>) -> Step<T> {
+    pub(crate) fn step(&self, deadline: Deadline) -> Step<T> {
         self.forget_finished();
         if let Some(s) = self.pop_pending() {
             return Step::Sample(s);
         }
-        let item = match deadline {
-            None => match self.rx.recv() {
-                Ok(i) => i,
-                Err(_) => return self.closed_step(),
-            },
-            Some(d) => match self
-                .rx
-                .recv_timeout(d.saturating_duration_since(Instant::now()))
-            {
-                Ok(i) => i,
-                Err(RecvTimeoutError::Timeout) => return Step::Empty,
-                Err(_) => return self.closed_step(),
-            },
+        let item = match self.rx.recv_deadline(deadline) {
+            Ok(i) => i,
+            Err(RecvTimeoutError::Timeout) => return Step::Empty,
+            Err(_) => return self.closed_step(),
         };
         self.accept(item)
     }
@@ -775,7 +771,7 @@ impl<T> Subscriber<T> {
     /// is drained.
     pub fn recv(&self) -> Result<Sample<T>, RecvError> {
         loop {
-            match self.step(None) {
+            match self.step(Deadline::NEVER) {
                 Step::Sample(s) => return Ok(s),
                 Step::Closed => {
                     return Err(RecvError {
@@ -787,11 +783,12 @@ impl<T> Subscriber<T> {
         }
     }
 
-    /// Waits at most `timeout` for the next sample.
+    /// Waits at most `timeout` for the next sample. A timeout too large to
+    /// add to the clock (such as `Duration::MAX`) waits without limit.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Sample<T>, TryRecvError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Deadline::after(timeout);
         loop {
-            match self.step(Some(deadline)) {
+            match self.step(deadline) {
                 Step::Sample(s) => return Ok(s),
                 Step::Closed => {
                     return Err(TryRecvError::Closed {
@@ -799,7 +796,7 @@ impl<T> Subscriber<T> {
                     });
                 }
                 Step::Woken | Step::Empty => {
-                    if Instant::now() >= deadline {
+                    if deadline.has_passed() {
                         return Err(TryRecvError::Empty {
                             pattern: self.pattern.clone(),
                         });
@@ -839,24 +836,34 @@ impl<T> Subscriber<T> {
     }
 
     /// Waits for the next sample without blocking the thread (any executor).
+    ///
+    /// Several of these futures may wait on one subscriber at once: each
+    /// looks at what the subscriber already took off its lanes (replayed
+    /// history, items taken in a run by another receive) every time it is
+    /// polled, before it waits for the lanes.
     pub async fn recv_async(&self) -> Result<Sample<T>, RecvError> {
-        loop {
-            self.forget_finished();
-            if let Some(s) = self.pop_pending() {
-                return Ok(s);
-            }
-            let item = match self.rx.recv_async().await {
-                Ok(i) => i,
-                Err(_) => {
-                    return self.pop_pending().ok_or_else(|| RecvError {
-                        pattern: self.pattern.clone(),
-                    });
+        let mut wait = self.rx.rx.recv_async();
+        std::future::poll_fn(|cx| {
+            loop {
+                self.forget_finished();
+                if let Some(s) = self.pop_pending() {
+                    return Poll::Ready(Ok(s));
                 }
-            };
-            if let Step::Sample(s) = self.accept(item) {
-                return Ok(s);
+                let item = match self.rx.poll_recv(&mut wait, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(i)) => i,
+                    Poll::Ready(Err(_)) => {
+                        return Poll::Ready(self.pop_pending().ok_or_else(|| RecvError {
+                            pattern: self.pattern.clone(),
+                        }));
+                    }
+                };
+                if let Step::Sample(s) = self.accept(item) {
+                    return Poll::Ready(Ok(s));
+                }
             }
-        }
+        })
+        .await
     }
 
     /// A blocking iterator that ends when the subscription closes.
@@ -883,7 +890,8 @@ impl<T> Subscriber<T> {
             .collect()
     }
 
-    /// Blocks until at least one publisher is linked, at most `timeout`.
+    /// Blocks until at least one publisher is linked, at most `timeout`
+    /// (`None`, or a timeout too large to add to the clock: no limit).
     pub fn wait_for_publisher(&self, timeout: Option<Duration>) -> bool {
         self.interest.wait_links(|n| n > 0, timeout)
     }

@@ -6,10 +6,10 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dndm_core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use dndm_core::{Config, Inlet, Receiver, Sender};
+use dndm_core::{Config, Deadline, Inlet, Receiver, Sender};
 use dndm_router::{
     Intent, IntentPort, Interest, InterestId, InterestPort, LinkEvent, LinkInfo, PortError, Route,
 };
@@ -50,14 +50,19 @@ impl<Resp> Slot<Resp> {
         Arc::strong_count(self) > 1
     }
 
-    fn wait(&self, deadline: Instant) -> Option<Outcome<Resp>> {
+    fn wait(&self, deadline: Deadline) -> Option<Outcome<Resp>> {
         let mut v = self.value.lock();
         loop {
             if let Some(o) = v.take() {
                 return Some(o);
             }
-            if self.ready.wait_until(&mut v, deadline).timed_out() {
-                return v.take();
+            match deadline.instant() {
+                None => self.ready.wait(&mut v),
+                Some(at) => {
+                    if self.ready.wait_until(&mut v, at).timed_out() {
+                        return v.take();
+                    }
+                }
             }
         }
     }
@@ -209,7 +214,7 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
     fn finish(
         &self,
         slot: &Slot<Resp>,
-        deadline: Instant,
+        deadline: Deadline,
         timeout: Duration,
     ) -> Result<Resp, CallError> {
         let route = || self.route().to_string();
@@ -228,9 +233,10 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
     }
 
     /// Sends `req` to one server (round-robin over the servers on the route)
-    /// and waits at most `timeout` for its reply.
+    /// and waits at most `timeout` for its reply (a timeout too large to add
+    /// to the clock, such as `Duration::MAX`, waits without limit).
     pub fn call(&self, req: Req, timeout: Duration) -> Result<Resp, CallError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Deadline::after(timeout);
         let slot = self.submit(req, None, timeout)?;
         self.finish(&slot, deadline, timeout)
     }
@@ -242,7 +248,7 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
         req: Req,
         timeout: Duration,
     ) -> Result<Vec<Result<Resp, CallError>>, CallError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Deadline::after(timeout);
         let n = self.port.servers.lock().len();
         if n == 0 {
             return Err(self.no_server());

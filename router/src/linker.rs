@@ -9,11 +9,11 @@ use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dndm_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use dndm_core::sync::{Condvar, Mutex, MutexGuard};
-use dndm_core::{Inlet, WeakSender};
+use dndm_core::{Deadline, Inlet, WeakSender};
 
 use crate::index::{RouteIndex, SelectorIndex};
 use crate::pattern::{PatternError, PatternLimits, Selector};
@@ -216,7 +216,7 @@ impl Shared {
     }
 
     fn wait_count(&self, done: &mut dyn FnMut(usize) -> bool, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = Deadline::from_timeout(timeout);
         let mut ev = lock(&self.events);
         loop {
             if done(self.count.load(Ordering::Acquire)) {
@@ -233,7 +233,7 @@ impl Shared {
     }
 
     fn next_event(&self, timeout: Option<Duration>) -> Option<LinkEvent> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = Deadline::from_timeout(timeout);
         let mut ev = lock(&self.events);
         loop {
             if let Some(e) = ev.queue.pop_front() {
@@ -259,17 +259,12 @@ impl Shared {
 fn wait<'a>(
     cv: &Condvar,
     guard: MutexGuard<'a, Events>,
-    deadline: Option<Instant>,
+    deadline: Deadline,
 ) -> Option<MutexGuard<'a, Events>> {
-    match deadline {
+    match deadline.remaining() {
         None => Some(cv.wait(guard).unwrap_or_else(|p| p.into_inner())),
-        Some(d) => {
-            let now = Instant::now();
-            if now >= d {
-                return None;
-            }
-            Some(wait_timeout(cv, guard, d - now))
-        }
+        Some(left) if left.is_zero() => None,
+        Some(left) => Some(wait_timeout(cv, guard, left)),
     }
 }
 
@@ -682,7 +677,9 @@ macro_rules! handle_common {
             }
 
             /// Blocks until `done(link_count)` holds, for at most `timeout`
-            /// (`None`: no limit). False on timeout or once unregistered.
+            /// (`None`, or a timeout too large to add to the clock such as
+            /// `Duration::MAX`: no limit). False on timeout or once
+            /// unregistered.
             pub fn wait_links(
                 &self,
                 mut done: impl FnMut(usize) -> bool,
@@ -696,7 +693,8 @@ macro_rules! handle_common {
                 self.shared.try_event()
             }
 
-            /// Waits at most `timeout` (`None`: no limit) for the next event.
+            /// Waits at most `timeout` (`None`, or a timeout too large to add
+            /// to the clock: no limit) for the next event.
             pub fn next_event(&self, timeout: Option<Duration>) -> Option<LinkEvent> {
                 self.shared.next_event(timeout)
             }
