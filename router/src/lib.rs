@@ -59,6 +59,7 @@ mod index;
 mod linker;
 mod pattern;
 mod route;
+pub mod session;
 
 pub use index::{RouteIndex, SelectorIndex};
 pub use linker::{
