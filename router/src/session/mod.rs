@@ -477,6 +477,7 @@ struct RemoteEntry<T> {
     value: T,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Update {
     DeclareIntent(LocalAlias),
     DeclareInterest(LocalAlias),
@@ -1036,9 +1037,7 @@ impl Session {
         }
         self.intents.remove(a);
         self.intent_keys.remove(&key);
-        if self.state == State::Established {
-            self.updates.push(Update::WithdrawIntent(a));
-        }
+        self.queue_withdraw(Update::DeclareIntent(a), Update::WithdrawIntent(a));
         true
     }
 
@@ -1101,10 +1100,21 @@ impl Session {
         }
         self.interests.remove(a);
         self.interest_keys.remove(&key);
-        if self.state == State::Established {
-            self.updates.push(Update::WithdrawInterest(a));
-        }
+        self.queue_withdraw(Update::DeclareInterest(a), Update::WithdrawInterest(a));
         true
+    }
+
+    /// Queues a withdrawal, or cancels the declaration if it has not been
+    /// sent yet (the peer must never see a withdraw of what it never saw).
+    fn queue_withdraw(&mut self, declare: Update, withdraw: Update) {
+        if self.state != State::Established {
+            return;
+        }
+        if let Some(i) = self.updates.iter().position(|u| *u == declare) {
+            self.updates.remove(i);
+        } else {
+            self.updates.push(withdraw);
+        }
     }
 
     // ----- data, requests, replies -----
