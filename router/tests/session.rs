@@ -116,12 +116,12 @@ impl Pair {
         for _ in 0..100 {
             let mut moved = false;
             let mut buf = FrameBuffer::new();
-            if self.a.s.poll_transmit(&mut buf) {
+            if self.a.s.poll_transmit(self.now, &mut buf) {
                 self.b.receive(self.now, buf.as_bytes());
                 moved = true;
             }
             let mut buf = FrameBuffer::new();
-            if self.b.s.poll_transmit(&mut buf) {
+            if self.b.s.poll_transmit(self.now + self.b.skew, &mut buf) {
                 self.a.receive(self.now, buf.as_bytes());
                 moved = true;
             }
@@ -484,7 +484,10 @@ fn version_mismatch_names_the_peer_and_the_versions() {
     );
     assert!(s.is_closed());
     let mut out = FrameBuffer::new();
-    assert!(s.poll_transmit(&mut out), "hello and goodbye are queued");
+    assert!(
+        s.poll_transmit(ms(1), &mut out),
+        "hello and goodbye are queued"
+    );
 }
 
 #[test]
@@ -544,10 +547,10 @@ fn keepalive_keeps_an_idle_link_up_and_measures_rtt_and_clock_offset() {
     // With latency: 4 ms out, 6 ms back.
     p.a.s.ping(p.now);
     let mut buf = FrameBuffer::new();
-    p.a.s.poll_transmit(&mut buf);
+    p.a.s.poll_transmit(p.now, &mut buf);
     p.b.receive(p.now + ms(4), buf.as_bytes());
     let mut buf = FrameBuffer::new();
-    p.b.s.poll_transmit(&mut buf);
+    p.b.s.poll_transmit(p.now, &mut buf);
     p.a.receive(p.now + ms(10), buf.as_bytes());
     assert_eq!(p.a.s.stats().rtt, Some(ms(10)));
     // Asymmetric paths bias the offset by half the difference (NTP).
@@ -567,7 +570,7 @@ fn a_silent_peer_is_declared_dead() {
         p.now = t;
         p.a.s.handle_timeout(t);
         let mut sink = FrameBuffer::new();
-        p.a.s.poll_transmit(&mut sink);
+        p.a.s.poll_transmit(t, &mut sink);
         if p.a.s.is_closed() {
             break;
         }

@@ -661,9 +661,10 @@ impl Session {
 
     /// Moves every queued frame into `out` (appending; when `out` is empty
     /// the buffers are swapped, so nothing is copied). Returns true if
-    /// anything was moved. Write `out.as_bytes()` to the connection.
-    pub fn poll_transmit(&mut self, out: &mut FrameBuffer) -> bool {
-        self.flush_updates();
+    /// anything was moved. Write `out.as_bytes()` to the connection. `now`
+    /// stamps update frames that are encoded only now (batched).
+    pub fn poll_transmit(&mut self, now: Duration, out: &mut FrameBuffer) -> bool {
+        self.flush_updates(now);
         if self.tx.is_empty() {
             return false;
         }
@@ -770,7 +771,6 @@ impl Session {
     }
 
     fn goodbye(&mut self, now: Duration, code: u16, reason: &str) {
-        self.flush_updates();
         let reason = wire::truncate_str(reason, MAX_REASON_LEN).to_owned();
         self.control(now, |w| {
             w.u8(wire::MSG_GOODBYE).u16(code).str(&reason);
@@ -879,7 +879,7 @@ impl Session {
 
     /// Encodes queued declarations and withdrawals into as few update frames
     /// as the frame limit allows.
-    fn flush_updates(&mut self) {
+    fn flush_updates(&mut self, now: Duration) {
         if self.updates.is_empty() || self.state != State::Established {
             return;
         }
@@ -887,7 +887,6 @@ impl Session {
         let budget = self.max_frame_len - HEADER_LEN - 16;
         let mut payload = Vec::new();
         let mut count: u16 = 0;
-        let now = self.last_tx;
         for u in &updates {
             let mut entry = Vec::new();
             let mut w = Writer(&mut entry);
@@ -1148,7 +1147,7 @@ impl Session {
         header: &FrameHeader,
         payload: &P,
     ) -> Result<(), SendError> {
-        self.flush_updates();
+        self.flush_updates(now);
         let start = self.tx.len();
         let len = payload.push(&mut self.tx, header)?;
         if len > self.max_frame_len {
@@ -1395,32 +1394,19 @@ impl Session {
 
         // Everything declared so far, batched (D12: declarations made before
         // the peer connected are advertised too).
-        let mut count = 0;
-        let intents: Vec<_> = self
-            .intents
-            .iter()
-            .map(|(a, i)| (a, i.route.to_string()))
-            .collect();
-        for (a, text) in intents {
-            count += 1;
-            self.check_peer_limits(&text, None, 0)
+        let mut pending = Vec::new();
+        for (a, i) in self.intents.iter() {
+            self.check_peer_limits(&i.route.to_string(), None, 0)
                 .map_err(|(what, value, limit)| peer_limit(what, value, limit))?;
-            self.updates.push(Update::DeclareIntent(a));
+            pending.push(Update::DeclareIntent(a));
         }
-        let interests: Vec<_> = self
-            .interests
-            .iter()
-            .map(|(a, i)| (a, i.selector.clone()))
-            .collect();
-        for (a, sel) in interests {
-            count += 1;
-            self.check_peer_limits(&sel.to_string(), Some(&sel), 0)
+        for (a, i) in self.interests.iter() {
+            self.check_peer_limits(&i.selector.to_string(), Some(&i.selector), 0)
                 .map_err(|(what, value, limit)| peer_limit(what, value, limit))?;
-            self.updates.push(Update::DeclareInterest(a));
+            pending.push(Update::DeclareInterest(a));
         }
-        let _ = count;
-        self.flush_updates();
-        let _ = now;
+        self.updates = pending;
+        self.flush_updates(now);
         Ok(())
     }
 
@@ -1652,7 +1638,7 @@ impl Session {
             self.junk_window_start = now;
             self.junk_count = 0;
         }
-        self.junk_count += 1;
+        self.junk_count = self.junk_count.saturating_add(1);
         if self.junk_count > self.config.unknown_alias_limit {
             return Err(SessionErrorKind::UnknownAliasFlood {
                 count: self.junk_count,
