@@ -31,6 +31,52 @@
 //!    is reported withdrawn exactly once, then [`Event::Closed`].
 //!
 //! `PROTOCOL.md` in this directory is the byte-level reference.
+//!
+//! # Example
+//!
+//! Two sessions wired back to back in memory, with virtual time:
+//!
+//! ```
+//! use std::time::Duration;
+//! use dndm_codec::{FrameBuffer, StreamDecoder};
+//! use dndm_router::Route;
+//! use dndm_router::session::{Event, Inbound, NodeId, Origin, Session, SessionConfig};
+//!
+//! let now = Duration::from_secs(1);
+//! let mut a = Session::new(SessionConfig::new(NodeId([1; 16]), "alpha"), now);
+//! let mut b = Session::new(SessionConfig::new(NodeId([2; 16]), "beta"), now);
+//! let route: Route = "robot.Imu@robot.arm.imu".parse()?;
+//! let alias = a.declare_intent(&route, 0xfeed, Origin::Local)?.expect("exported");
+//!
+//! // The driver's loop, reduced to two moves of bytes.
+//! let mut decoder = StreamDecoder::default();
+//! let mut wire = FrameBuffer::new();
+//! let mut pump = |from: &mut Session, to: &mut Session, decoder: &mut StreamDecoder| {
+//!     wire.clear();
+//!     from.poll_transmit(now, &mut wire);
+//!     decoder.feed(wire.as_bytes());
+//!     let mut got = Vec::new();
+//!     while let Some(frame) = decoder.next_frame().expect("well formed") {
+//!         if let Some(inbound) = to.handle_frame(now, frame.header(), frame.payload())? {
+//!             got.push((inbound, frame.payload().to_vec()));
+//!         }
+//!     }
+//!     Ok::<_, dndm_router::session::SessionError>(got)
+//! };
+//! let mut back = StreamDecoder::default();
+//! pump(&mut a, &mut b, &mut decoder)?; // a's hello
+//! pump(&mut b, &mut a, &mut back)?; // b's hello: a is connected
+//! pump(&mut a, &mut b, &mut decoder)?; // a's declarations, batched
+//! assert!(matches!(b.poll_event(), Some(Event::Connected(_))));
+//! let Some(Event::RemoteIntent(intent)) = b.poll_event() else { panic!() };
+//! assert_eq!(intent.route, route);
+//!
+//! a.send_data(now, alias, &b"sample"[..])?;
+//! let got = pump(&mut a, &mut b, &mut decoder)?;
+//! assert!(matches!(got[0].0, Inbound::Data { intent: id, .. } if id == intent.id));
+//! assert_eq!(got[0].1, b"sample");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod alias;
 mod error;
