@@ -1163,3 +1163,70 @@ proptest! {
         prop_assert_eq!(withdrawn(&ev).len(), seen_intents.len() + seen_interests.len());
     }
 }
+
+// ----- hostile input -----
+
+/// A frame as a hostile peer could send it: any kind, alias, flags and
+/// correlation, and a payload that often starts with a real control type.
+fn hostile_frame() -> impl Strategy<Value = (FrameHeader, Vec<u8>)> {
+    (
+        prop_oneof![
+            4 => Just(FrameKind::Control),
+            1 => Just(FrameKind::Data),
+            1 => Just(FrameKind::Request),
+            1 => Just(FrameKind::Reply)
+        ],
+        0u32..4,
+        any::<u16>(),
+        0u64..4,
+        0u8..7,
+        prop::collection::vec(any::<u8>(), 0..80),
+    )
+        .prop_map(|(kind, route, flags, correlation, ty, mut payload)| {
+            payload.insert(0, ty);
+            let header = FrameHeader::new(kind, route)
+                .with_flags(flags & 0xff00)
+                .with_correlation(correlation);
+            (header, payload)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Whatever a peer sends, before or after its hello, the session never
+    /// panics: each frame is accepted, dropped or ends the session with a
+    /// typed error, after which nothing is accepted.
+    #[test]
+    fn hostile_frames_never_panic(frames in prop::collection::vec(hostile_frame(), 0..24), hello in any::<bool>()) {
+        let mut c = cfg("beta", 2);
+        c.limits.max_declarations = 4;
+        c.unknown_alias_limit = 3;
+        let mut s = if hello { handshaken(c) } else { Session::new(c, ms(0)) };
+        let mut failed = false;
+        for (i, (header, payload)) in frames.iter().enumerate() {
+            let now = ms(2 + i as u64);
+            match s.handle_frame(now, header, payload) {
+                Ok(_) => {}
+                Err(e) => {
+                    prop_assert!(!failed, "a closed session failed again");
+                    prop_assert!(!e.to_string().is_empty());
+                    failed = true;
+                }
+            }
+            s.handle_timeout(now);
+            let mut out = FrameBuffer::new();
+            s.poll_transmit(now, &mut out);
+        }
+        if failed {
+            prop_assert!(s.is_closed());
+        }
+        let mut closed = 0;
+        while let Some(e) = s.poll_event() {
+            prop_assert_eq!(closed, 0, "nothing after Closed");
+            if matches!(e, Event::Closed(_)) {
+                closed += 1;
+            }
+        }
+    }
+}

@@ -111,6 +111,10 @@ pub const MAX_NAME_LEN: u16 = 4096;
 /// How many pings may await their pong at once; older ones are forgotten.
 const MAX_OUTSTANDING_PINGS: usize = 8;
 
+/// The shortest keep-alive interval, whatever the configuration or the
+/// peer's idle timeout say.
+const MIN_KEEPALIVE: Duration = Duration::from_millis(10);
+
 /// Goodbye codes.
 const BYE_NORMAL: u16 = 0;
 const BYE_PROTOCOL: u16 = 1;
@@ -303,7 +307,7 @@ pub struct SessionConfig {
     /// example its address).
     pub peer_label: String,
     /// Send a ping when nothing was sent for this long (lowered to a third
-    /// of the peer's idle timeout if that is shorter).
+    /// of the peer's idle timeout if that is shorter; never below 10 ms).
     pub keepalive_interval: Duration,
     /// End the session when nothing was received for this long.
     pub idle_timeout: Duration,
@@ -633,7 +637,7 @@ impl Session {
         let mut s = Self {
             peer_label: config.peer_label.clone(),
             max_frame_len: config.limits.max_frame_len as usize,
-            keepalive: config.keepalive_interval,
+            keepalive: config.keepalive_interval.max(MIN_KEEPALIVE),
             config,
             state: State::Handshake,
             peer: None,
@@ -1039,7 +1043,7 @@ impl Session {
         let key = (route.clone(), fingerprint);
         if let Some(&a) = self.intent_keys.get(&key) {
             if let Some(i) = self.intents.get_mut(a) {
-                i.refs += 1;
+                i.refs = i.refs.saturating_add(1);
             }
             return Ok(Some(a));
         }
@@ -1103,7 +1107,7 @@ impl Session {
         let key = (selector.clone(), fingerprint);
         if let Some(&a) = self.interest_keys.get(&key) {
             if let Some(i) = self.interests.get_mut(a) {
-                i.refs += 1;
+                i.refs = i.refs.saturating_add(1);
             }
             return Ok(true);
         }
@@ -1422,7 +1426,12 @@ impl Session {
         let max_frame_len = limits.max_frame_len.min(self.config.limits.max_frame_len);
         self.max_frame_len = max_frame_len as usize;
         if !idle_timeout.is_zero() {
-            self.keepalive = self.config.keepalive_interval.min(idle_timeout / 3);
+            // A peer cannot make us ping more often than every 10 ms.
+            self.keepalive = self
+                .config
+                .keepalive_interval
+                .min(idle_timeout / 3)
+                .max(MIN_KEEPALIVE);
         }
         self.peer_label = format!("{name:?} ({node_id})");
         let info = PeerInfo {
