@@ -1030,6 +1030,89 @@ fn export_and_import_filters_work_on_whole_segments() {
     assert!(p.b.s.is_connected());
 }
 
+#[test]
+fn local_declarations_beyond_the_peer_limit_at_connect_end_the_session() {
+    let mut b = cfg("beta", 2);
+    b.limits.max_declarations = 1;
+    let mut p = Pair::new(cfg("alpha", 1), b);
+    p.a.s
+        .declare_intent(&route("T@a"), FP, Origin::Local)
+        .unwrap();
+    p.a.s
+        .declare_intent(&route("T@b"), FP, Origin::Local)
+        .unwrap();
+    p.pump();
+    assert!(matches!(
+        p.a.errors[0].kind,
+        SessionErrorKind::PeerLimit {
+            what: LimitKind::Declarations,
+            value: 2,
+            limit: 1
+        }
+    ));
+    assert!(p.b.s.is_closed(), "told by a goodbye");
+    assert_eq!(p.b.s.remote_declaration_count(), 0);
+}
+
+#[test]
+fn large_batches_are_split_to_fit_the_frame_limit() {
+    let mut a = cfg("alpha", 1);
+    a.limits.max_frame_len = 8192;
+    let mut p = Pair::new(a, cfg("beta", 2));
+    let long = "x".repeat(60);
+    for i in 0..500 {
+        p.a.s
+            .declare_intent(&route(&format!("T@{long}.n{i}")), FP, Origin::Local)
+            .unwrap();
+    }
+    p.pump();
+    let ev = p.b.take_events();
+    assert_eq!(remote_intents(&ev).len(), 500);
+    let frames = p.b.s.stats().frames_in;
+    // About 42 000 bytes of entries in frames of at most 8 KiB.
+    assert!((6..=8).contains(&frames), "{frames} frames");
+}
+
+#[test]
+fn stale_generations_count_towards_the_flood_limit() {
+    let mut b = cfg("beta", 2);
+    b.unknown_alias_limit = 2;
+    let mut p = Pair::new(cfg("alpha", 1), b);
+    p.pump();
+    let a =
+        p.a.s
+            .declare_intent(&route("T@a"), FP, Origin::Local)
+            .unwrap()
+            .unwrap();
+    p.pump();
+    let stale = FrameHeader::data(a.alias).with_flags(((a.generation + 1) as u16 & 0xff) << 8);
+    assert_eq!(p.b.s.handle_frame(p.now, &stale, b""), Ok(None));
+    assert_eq!(
+        p.b.s.handle_frame(p.now, &FrameHeader::data(9), b""),
+        Ok(None)
+    );
+    let e = p.b.s.handle_frame(p.now, &stale, b"").unwrap_err();
+    assert!(matches!(
+        e.kind,
+        SessionErrorKind::UnknownAliasFlood { count: 3, .. }
+    ));
+    assert_eq!(p.b.s.stats().dropped_stale_generation, 2);
+    assert_eq!(p.b.s.stats().dropped_unknown_alias, 1);
+}
+
+#[test]
+fn connected_comes_before_the_declarations() {
+    let mut p = Pair::new(cfg("alpha", 1), cfg("beta", 2));
+    p.a.s
+        .declare_intent(&route("T@a"), FP, Origin::Local)
+        .unwrap();
+    p.pump();
+    let ev = p.b.take_events();
+    assert!(matches!(ev[0], Event::Connected(_)));
+    assert!(matches!(ev[1], Event::RemoteIntent(_)));
+    assert_eq!(ev.len(), 2);
+}
+
 // ----- property test: what the peer believes -----
 
 #[derive(Debug, Clone)]

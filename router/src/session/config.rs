@@ -263,3 +263,48 @@ pub(crate) fn check_interest_limits(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn under(p: &str) -> PathFilter {
+        PathFilter::under([Path::new(p).unwrap()])
+    }
+
+    #[test]
+    fn route_filters_match_whole_segments() {
+        let f = under("robot.arm");
+        let ok = |r: &str| f.allows_route(&r.parse().unwrap());
+        assert!(ok("T@robot.arm"));
+        assert!(ok("T@robot.arm.imu"));
+        assert!(!ok("T@robot.armature"));
+        assert!(!ok("T@robot"));
+        assert!(PathFilter::all().allows_route(&"T@x".parse().unwrap()));
+        assert!(!PathFilter::none().allows_route(&"T@x".parse().unwrap()));
+        let hashed = format!("#{}", "0".repeat(32));
+        assert!(!f.allows_route(&hashed.parse().unwrap()));
+        let hashed = format!("robot.arm#{}", "0".repeat(32));
+        assert!(f.allows_route(&hashed.parse().unwrap()));
+    }
+
+    #[test]
+    fn selector_filters_admit_patterns_that_can_reach_the_prefix() {
+        let f = under("robot.arm");
+        let ok = |s: &str| f.allows_selector(&s.parse().unwrap());
+        assert!(ok("T@robot.arm"));
+        assert!(ok("T@robot.arm.*"));
+        assert!(ok("T@robot.*.imu"));
+        assert!(ok("T@robot.**"));
+        assert!(ok("T@**"));
+        assert!(!ok("T@robot"));
+        assert!(!ok("T@robot.leg.**"));
+        assert!(!ok("T@robotic.**"));
+    }
+
+    #[test]
+    fn complexity_counts_segments_and_double_stars() {
+        let s: Selector = "T@a.**.b.*.**".parse().unwrap();
+        assert_eq!(pattern_complexity(&s), (5, 2));
+    }
+}
