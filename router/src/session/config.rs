@@ -67,7 +67,7 @@ impl fmt::Display for ArchiveFormat {
 #[non_exhaustive]
 pub struct Limits {
     /// Largest frame, header and padding included (at least
-    /// [`MIN_FRAME_LEN`]).
+    /// [`MIN_FRAME_LEN`](super::MIN_FRAME_LEN)).
     pub max_frame_len: u32,
     /// Remote declarations (intents + interests) held at once.
     pub max_declarations: u32,
@@ -76,7 +76,7 @@ pub struct Limits {
     /// `**` segments in a remote interest's pattern.
     pub max_pattern_wildcards: u8,
     /// Bytes in a declared route or selector and in the node name (at most
-    /// [`MAX_NAME_LEN`]).
+    /// [`MAX_NAME_LEN`](super::MAX_NAME_LEN)).
     pub max_name_len: u16,
     /// Requests from the peer awaiting our reply; also caps our requests
     /// to the peer.
@@ -194,7 +194,7 @@ pub struct SessionConfig {
     pub idle_timeout: Duration,
     /// End the session when no hello arrived this long after creation.
     pub handshake_timeout: Duration,
-    /// Give up on our requests after this long ([`Event::RequestTimedOut`]).
+    /// Give up on our requests after this long ([`Event::RequestTimedOut`](super::Event::RequestTimedOut)).
     pub request_timeout: Option<Duration>,
     /// Frames for unknown or stale aliases tolerated per
     /// [`unknown_alias_window`](Self::unknown_alias_window).

@@ -63,7 +63,7 @@ pub enum Withdrawn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// We called [`Session::close`].
+    /// We called [`Session::close`](super::Session::close).
     Local(String),
     /// The peer said goodbye.
     Peer {
@@ -98,21 +98,21 @@ pub enum Event {
     Closed(CloseReason),
 }
 
-/// A data, request or reply frame accepted by [`Session::handle_frame`]; the
+/// A data, request or reply frame accepted by [`Session::handle_frame`](super::Session::handle_frame); the
 /// payload is the slice the driver passed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Inbound {
     /// A sample on a remote intent.
     Data {
-        /// The intent ([`Session::remote_intent`] gives its route).
+        /// The intent ([`Session::remote_intent`](super::Session::remote_intent) gives its route).
         intent: RemoteIntentId,
         /// The frame header.
         header: FrameHeader,
     },
-    /// A request on a remote intent; answer with [`Session::send_reply`]
+    /// A request on a remote intent; answer with [`Session::send_reply`](super::Session::send_reply)
     /// (`header.correlation`) or release it with
-    /// [`Session::discard_request`].
+    /// [`Session::discard_request`](super::Session::discard_request).
     Request {
         /// The intent the request was published on.
         intent: RemoteIntentId,
@@ -128,7 +128,7 @@ pub enum Inbound {
     },
 }
 
-/// Counters and clock estimates, see [`Session::stats`].
+/// Counters and clock estimates, see [`Session::stats`](super::Session::stats).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionStats {

@@ -411,7 +411,9 @@ impl Session {
     // ----- close -----
 
     /// Closes the session with a goodbye carrying `reason`. Every remote
-    /// declaration is reported withdrawn, then [`Event::Closed`].
+    /// declaration is reported withdrawn, then [`Event::Closed`]. The driver
+    /// writes what [`poll_transmit`](Self::poll_transmit) still returns (the
+    /// goodbye last) and then closes the connection.
     pub fn close(&mut self, now: Duration, reason: &str) {
         if self.state == State::Closed {
             return;
