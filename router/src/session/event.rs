@@ -94,7 +94,8 @@ pub enum Event {
         /// Its correlation id.
         correlation: u64,
     },
-    /// The session is closed; no event follows.
+    /// The session is closed; no event follows. Requests still awaiting a
+    /// reply are abandoned with it.
     Closed(CloseReason),
 }
 
