@@ -1113,6 +1113,34 @@ fn connected_comes_before_the_declarations() {
     assert_eq!(ev.len(), 2);
 }
 
+#[test]
+fn poll_transmit_appends_behind_frames_already_queued() {
+    let mut p = Pair::connected();
+    let a =
+        p.a.s
+            .declare_intent(&route("T@a"), FP, Origin::Local)
+            .unwrap()
+            .unwrap();
+    p.a.s.send_data(p.now, a, &b"payload"[..]).unwrap();
+    let mut out = FrameBuffer::new();
+    out.push_raw(&FrameHeader::control(), &[3, 0, 0, 0, 0, 0, 0, 0, 0])
+        .unwrap();
+    assert!(p.a.s.poll_transmit(p.now, &mut out));
+    assert!(!p.a.s.poll_transmit(p.now, &mut out), "nothing left");
+    // The driver's ping, then the update, then the data, in order.
+    let kinds: Vec<_> = dndm_codec::frames(out.as_bytes())
+        .map(|f| f.unwrap().kind())
+        .collect();
+    assert_eq!(
+        kinds,
+        [FrameKind::Control, FrameKind::Control, FrameKind::Data]
+    );
+    p.b.receive(p.now, out.as_bytes());
+    assert_eq!(p.b.inbound.len(), 1);
+    assert_eq!(remote_intents(&p.b.take_events()), ["T@a"]);
+    assert_eq!(p.a.s.max_frame_len(), 16 << 20);
+}
+
 // ----- property test: what the peer believes -----
 
 #[derive(Debug, Clone)]

@@ -302,6 +302,13 @@ impl Session {
         self.remote_intents.len() + self.remote_interests.len()
     }
 
+    /// The largest frame either side may send: ours until the handshake,
+    /// then the smaller of both limits. Configure the connection's
+    /// `StreamDecoder` with it.
+    pub fn max_frame_len(&self) -> usize {
+        self.max_frame_len
+    }
+
     /// The live alias of a local intent.
     pub fn local_alias(&self, route: &Route, fingerprint: u64) -> Option<LocalAlias> {
         self.intent_keys.get(&(route.clone(), fingerprint)).copied()
