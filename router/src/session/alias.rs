@@ -7,7 +7,7 @@
 //! generation: a frame stamped with an old `(alias, generation)` can never be
 //! taken for the new declaration.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// The alias and generation of a local intent, as announced to the peer.
 ///
@@ -159,6 +159,90 @@ impl<T> Slots<T> {
     }
 }
 
+/// Ids below this are looked up by index, the rest through a hash map. A
+/// peer numbers from 1 and reuses freed ids first, so its ids stay below
+/// its peak count of live declarations; the bound keeps what a hostile
+/// peer can make us allocate small (one slot per id below it).
+const DENSE_IDS: u32 = 1024;
+
+/// The peer's declarations by id: the data path resolves an alias with an
+/// index instead of a hash for every frame.
+pub(crate) struct AliasTable<T> {
+    dense: Vec<Option<T>>,
+    sparse: HashMap<u32, T>,
+    len: usize,
+}
+
+impl<T> Default for AliasTable<T> {
+    fn default() -> Self {
+        Self {
+            dense: Vec::new(),
+            sparse: HashMap::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> AliasTable<T> {
+    pub(crate) fn get(&self, id: &u32) -> Option<&T> {
+        if *id < DENSE_IDS {
+            self.dense.get(*id as usize)?.as_ref()
+        } else {
+            self.sparse.get(id)
+        }
+    }
+
+    pub(crate) fn contains_key(&self, id: &u32) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Stores `value` under a free `id` (callers check `contains_key`).
+    pub(crate) fn insert(&mut self, id: u32, value: T) {
+        let old = if id < DENSE_IDS {
+            let i = id as usize;
+            if self.dense.len() <= i {
+                self.dense.resize_with(i + 1, || None);
+            }
+            self.dense.get_mut(i).and_then(|slot| slot.replace(value))
+        } else {
+            self.sparse.insert(id, value)
+        };
+        if old.is_none() {
+            self.len += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: &u32) -> Option<T> {
+        let out = if *id < DENSE_IDS {
+            self.dense.get_mut(*id as usize)?.take()
+        } else {
+            self.sparse.remove(id)
+        };
+        if out.is_some() {
+            self.len -= 1;
+        }
+        out
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Empties the table; entries in id order.
+    pub(crate) fn drain(&mut self) -> Vec<(u32, T)> {
+        let mut out: Vec<(u32, T)> = std::mem::take(&mut self.dense)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, v)| Some((u32::try_from(i).ok()?, v?)))
+            .collect();
+        let mut sparse: Vec<_> = self.sparse.drain().collect();
+        sparse.sort_by_key(|(id, _)| *id);
+        out.extend(sparse);
+        self.len = 0;
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +262,25 @@ mod tests {
         assert_eq!(s.get(c), Some(&"c"));
         assert_eq!(s.len(), 2);
         assert_eq!(s.iter().count(), 2);
+    }
+
+    #[test]
+    fn alias_table_spans_dense_and_sparse_ids() {
+        let mut t = AliasTable::default();
+        for id in [1u32, 5, DENSE_IDS - 1, DENSE_IDS, u32::MAX] {
+            assert!(!t.contains_key(&id));
+            t.insert(id, id);
+            assert_eq!(t.get(&id), Some(&id));
+        }
+        assert_eq!(t.len(), 5);
+        assert_eq!(t.remove(&5), Some(5));
+        assert_eq!(t.remove(&5), None);
+        assert_eq!(t.remove(&u32::MAX), Some(u32::MAX));
+        assert_eq!(t.get(&0), None);
+        assert_eq!(t.len(), 3);
+        let ids: Vec<u32> = t.drain().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, [1, DENSE_IDS - 1, DENSE_IDS]);
+        assert_eq!(t.len(), 0);
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub use wire::Malformed;
 
 use crate::pattern::Selector;
 use crate::route::{Path, Route};
-use alias::{Slots, generation_flags};
+use alias::{AliasTable, Slots, generation_flags};
 use config::check_interest_limits;
 use wire::Writer;
 
@@ -187,8 +187,8 @@ pub struct Session {
     intent_keys: HashMap<(Route, u64), LocalAlias>,
     interests: Slots<LocalInterest>,
     interest_keys: HashMap<(Selector, u64), LocalAlias>,
-    remote_intents: HashMap<u32, RemoteEntry<RemoteIntent>>,
-    remote_interests: HashMap<u32, RemoteEntry<RemoteInterest>>,
+    remote_intents: AliasTable<RemoteEntry<RemoteIntent>>,
+    remote_interests: AliasTable<RemoteEntry<RemoteInterest>>,
     out_requests: HashMap<u64, Option<Duration>>,
     next_correlation: u64,
     in_requests: HashSet<u64>,
@@ -249,8 +249,8 @@ impl Session {
             intent_keys: HashMap::new(),
             interests: Slots::default(),
             interest_keys: HashMap::new(),
-            remote_intents: HashMap::new(),
-            remote_interests: HashMap::new(),
+            remote_intents: AliasTable::default(),
+            remote_interests: AliasTable::default(),
             out_requests: HashMap::new(),
             next_correlation: 1,
             in_requests: HashSet::new(),
@@ -439,16 +439,14 @@ impl Session {
     fn finish(&mut self, reason: CloseReason) {
         self.state = State::Closed;
         self.updates.clear();
-        let mut intents: Vec<_> = self.remote_intents.drain().collect();
-        intents.sort_by_key(|(a, _)| *a);
+        let intents = self.remote_intents.drain();
         for (_, e) in intents {
             if e.accepted {
                 self.events
                     .push_back(Event::Withdrawn(Withdrawn::Intent(e.value)));
             }
         }
-        let mut interests: Vec<_> = self.remote_interests.drain().collect();
-        interests.sort_by_key(|(a, _)| *a);
+        let interests = self.remote_interests.drain();
         for (_, e) in interests {
             if e.accepted {
                 self.events
