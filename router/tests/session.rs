@@ -1141,6 +1141,62 @@ fn poll_transmit_appends_behind_frames_already_queued() {
     assert_eq!(p.a.s.max_frame_len(), 16 << 20);
 }
 
+/// The control payloads a session writes, byte for byte as PROTOCOL.md
+/// describes them.
+#[test]
+fn control_payloads_match_the_protocol_document() {
+    let mut c = cfg("alpha", 1);
+    c.path = Some(Path::new("robot").unwrap());
+    c.capabilities = 0x0102;
+    let mut a = Session::new(c, ms(0));
+    let mut out = FrameBuffer::new();
+    a.poll_transmit(ms(0), &mut out);
+    let hello = dndm_codec::frames(out.as_bytes()).next().unwrap().unwrap();
+    let h = hello.payload();
+    assert_eq!(hello.header().kind, FrameKind::Control);
+    assert_eq!(hello.header().route, 0);
+    assert_eq!(h[0], 1, "type");
+    assert_eq!(&h[1..3], &1u16.to_le_bytes(), "version");
+    assert_eq!(&h[3..7], &[1, 4, 1, 0], "archive format");
+    assert_eq!(&h[7..23], &[1; 16], "node id");
+    assert_eq!(&h[23..31], &0x0102u64.to_le_bytes(), "capabilities");
+    assert_eq!(&h[31..35], &(16u32 << 20).to_le_bytes(), "max frame length");
+    assert_eq!(&h[35..39], &4096u32.to_le_bytes(), "max declarations");
+    assert_eq!(&h[39..41], &[32, 4], "pattern limits");
+    assert_eq!(&h[41..43], &512u16.to_le_bytes(), "max name length");
+    assert_eq!(&h[43..47], &1024u32.to_le_bytes(), "max pending requests");
+    assert_eq!(&h[47..51], &5000u32.to_le_bytes(), "idle timeout");
+    assert_eq!(&h[51..], b"\x05\x00alpha\x05\x00robot", "name, path");
+
+    a.handle_frame(ms(1), &FrameHeader::control(), &hello_bytes(1, 1, 4, "raw"))
+        .unwrap();
+    a.declare_intent(&route("T@a"), FP, Origin::Local).unwrap();
+    a.declare_interest(&sel("T@*"), FP, Origin::Local).unwrap();
+    a.ping(ms(2));
+    let mut out = FrameBuffer::new();
+    a.poll_transmit(ms(2), &mut out);
+    let payloads: Vec<Vec<u8>> = dndm_codec::frames(out.as_bytes())
+        .map(|f| f.unwrap().payload().to_vec())
+        .collect();
+    assert_eq!(
+        payloads[0],
+        update(&[declare_entry(1, 1, 1, "T@a"), declare_entry(2, 1, 1, "T@*")])
+    );
+    let mut ping = vec![3u8];
+    ping.extend_from_slice(&2_000_000u64.to_le_bytes());
+    assert_eq!(payloads[1], ping);
+
+    a.withdraw_intent(&route("T@a"), FP);
+    a.close(ms(3), "bye");
+    let mut out = FrameBuffer::new();
+    a.poll_transmit(ms(3), &mut out);
+    let payloads: Vec<Vec<u8>> = dndm_codec::frames(out.as_bytes())
+        .map(|f| f.unwrap().payload().to_vec())
+        .collect();
+    // The withdrawal is dropped with the close; the goodbye goes out.
+    assert_eq!(payloads, [vec![5, 0, 0, 3, 0, b'b', b'y', b'e']]);
+}
+
 // ----- property test: what the peer believes -----
 
 #[derive(Debug, Clone)]

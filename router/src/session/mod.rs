@@ -405,6 +405,7 @@ impl Session {
         if self.state != State::Established {
             return;
         }
+        self.flush_updates(now);
         let t1 = ns(now);
         if self.pings.len() == MAX_OUTSTANDING_PINGS {
             self.pings.pop_front();
