@@ -1,9 +1,9 @@
 //! Codec benchmarks on robotics-shaped messages, each beside its baselines.
 //!
 //! Groups are named by case and size; function ids starting with `dndm` are
-//! ours, every other id in the same group is a baseline (postcard, bincode,
-//! memcpy). Run with
-//! `cargo bench -p dndm-codec -- --warm-up-time 0.5 --measurement-time 2 --sample-size 10`.
+//! ours, the others baselines (postcard, bincode, memcpy); the pairing table
+//! `xtask/src/bench/pairs.rs` says which baseline each one meets. Run with
+//! `cargo xtask bench codec` (or `--quick`).
 #![allow(clippy::unwrap_used, reason = "benchmark setup: a panic is a failure")]
 
 use std::hint::black_box;

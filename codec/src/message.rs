@@ -54,7 +54,9 @@ pub const fn fingerprint<T: Message>() -> u64 {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AccessError {
-    /// The payload does not start at the alignment the archived type needs.
+    /// The payload does not start at the alignment the archived type needs
+    /// (for [`access_trusted`], the alignment of the whole archive:
+    /// [`PAYLOAD_ALIGN`](crate::PAYLOAD_ALIGN)).
     Misaligned {
         /// Stream offset of the payload (0 for a bare slice).
         offset: u64,
@@ -147,8 +149,36 @@ impl std::error::Error for DeserializeError {
     }
 }
 
+/// The alignment a whole payload must start at for unchecked access: the
+/// largest alignment inside any archive this crate writes.
+///
+/// rkyv lays out every object of an archive at an offset that is a multiple
+/// of the object's alignment *relative to the start of the buffer*, so the
+/// buffer start must be aligned to the largest alignment of any object in the
+/// archive, not just the root's (a root of alignment 4 may point at `u64`s
+/// that need 8). The encoder writes into a [`PAYLOAD_ALIGN`]-aligned buffer
+/// and pads every payload to a [`PAYLOAD_ALIGN`] boundary, so archived types
+/// may need at most that alignment.
+///
+/// [`PAYLOAD_ALIGN`]: crate::PAYLOAD_ALIGN
+const fn archive_align<T: Message>() -> usize {
+    let root = align_of::<T::Archived>();
+    if root > crate::frame::PAYLOAD_ALIGN {
+        root
+    } else {
+        crate::frame::PAYLOAD_ALIGN
+    }
+}
+
 fn check_layout<T: Message>(payload: &[u8], offset: u64) -> Result<(), AccessError> {
-    let align = align_of::<T::Archived>();
+    check_layout_with::<T>(payload, offset, align_of::<T::Archived>())
+}
+
+fn check_layout_with<T: Message>(
+    payload: &[u8],
+    offset: u64,
+    align: usize,
+) -> Result<(), AccessError> {
     let misalignment = payload.as_ptr() as usize % align;
     if misalignment != 0 {
         return Err(AccessError::Misaligned {
@@ -186,10 +216,16 @@ pub(crate) unsafe fn access_trusted_at<T: Message>(
     payload: &[u8],
     offset: u64,
 ) -> Result<&T::Archived, AccessError> {
-    check_layout::<T>(payload, offset)?;
-    // SAFETY: `check_layout` established that the root object lies inside the
-    // slice at the right alignment; the caller guarantees the bytes are a valid
-    // archive of `T` (see `access_trusted`).
+    // Unchecked access reads nested objects without looking at their
+    // addresses, so the whole buffer must start at the archive's alignment
+    // (bytecheck, on the checked path, verifies every nested pointer).
+    check_layout_with::<T>(payload, offset, archive_align::<T>())?;
+    // SAFETY: `check_layout_with` established that the root object lies inside
+    // the slice and that the slice starts at the largest alignment any object
+    // of an archive written by this crate needs; rkyv places every object at
+    // an offset aligned relative to the buffer start, so all nested objects
+    // are aligned too. The caller guarantees the bytes are a valid archive of
+    // `T` (see `access_trusted`).
     Ok(unsafe { rkyv::access_unchecked::<T::Archived>(payload) })
 }
 
@@ -210,7 +246,15 @@ pub fn access<T: Message>(payload: &[u8]) -> Result<&T::Archived, AccessError> {
 ///
 /// This is the trusted, in-host path (e.g. frames this process encoded
 /// itself). Alignment and the minimum length are still checked, so the
-/// result is a `Result`.
+/// result is a `Result`: `payload` must start at a [`PAYLOAD_ALIGN`]-aligned
+/// address (or the archived root's alignment, if larger), because nested
+/// objects (the `u64`s of a `Vec<u64>`) are aligned relative to the start of
+/// the archive and are read without further checks. Frames from
+/// [`frames`](crate::frames) over an aligned buffer, a
+/// [`StreamDecoder`](crate::StreamDecoder) or a
+/// [`RecvBuffer`](crate::RecvBuffer) always qualify.
+///
+/// [`PAYLOAD_ALIGN`]: crate::PAYLOAD_ALIGN
 ///
 /// # Safety
 ///

@@ -1,124 +1,93 @@
-//! A cheap monotonic nanosecond clock for message timestamps.
+//! The timestamp clock: nanoseconds on the host's monotonic clock.
 //!
-//! Every published sample carries a source timestamp, so reading the clock
-//! sits on the publish hot path. On x86-64 machines whose time-stamp counter
-//! is invariant (it ticks at a constant rate in every power state, as the
-//! `constant_tsc`/`nonstop_tsc` CPU flags and CPUID say), [`now_ns`] reads
-//! the counter directly and scales it with a factor calibrated once against
-//! the OS monotonic clock (the first call spins for 0.5 ms to do so); elsewhere,
-//! or with `DNDM_NO_TSC` set, it falls back to [`std::time::Instant`]. On the
-//! virtual machines dndm is developed on, a counter read costs about half of
-//! an OS clock read.
+//! Every published sample carries a source timestamp, and a subscriber in
+//! another process on the same host subtracts it from its own [`now_ns`] to
+//! get a latency. That only works when both processes read the *same* clock,
+//! so [`now_ns`] is the operating system's monotonic clock itself
+//! (`CLOCK_MONOTONIC` on Unix: nanoseconds since an unspecified point, usually
+//! boot, shared by every process on the host). It is exact by construction:
+//! there is no private calibration that can drift from the OS clock.
 //!
-//! The clock counts from an arbitrary process-wide origin. Values from the
-//! same process are comparable (`now_ns() - sample_stamp` is a latency); they
-//! are not wall-clock time and mean nothing in another process.
+//! Why not a calibrated CPU counter? An earlier version scaled the x86
+//! time-stamp counter with a factor measured once over 0.5 ms at start-up. On
+//! virtual machines that factor came out a few percent wrong, so timestamps
+//! were wrong by the same amount and a test comparing them with the OS clock
+//! failed at random. The kernel already does this job well: when the host's
+//! clocksource is the TSC, `clock_gettime` reads the counter in user space
+//! (vDSO) and scales it with a factor the kernel keeps refining against its
+//! reference, and when the kernel stops trusting the counter (unstable TSC,
+//! migration between hosts) it switches clocksource by itself. The price is a
+//! few tens of nanoseconds more per read than a raw counter read; the clock
+//! is read once per publish.
+//!
+//! On platforms without `clock_gettime` the clock falls back to
+//! [`std::time::Instant`] measured from a process-wide origin; values are then
+//! comparable only within one process ([`is_system_wide`] says which).
 
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
-/// Nanoseconds since this process's clock origin (monotonic).
+/// Nanoseconds on the host's monotonic clock.
+///
+/// Never decreases within a process. On Unix it is `CLOCK_MONOTONIC`, so
+/// values taken by different processes on the same host are comparable:
+/// `now_ns() - sample_stamp` is a latency even when the sample came from
+/// another process. It is not wall-clock time, and means nothing on another
+/// host.
 #[inline]
 pub fn now_ns() -> u64 {
-    let c = calibration();
-    match c.tsc {
-        Some(tsc) => tsc.now_ns(),
-        None => saturating_ns(c.origin.elapsed()),
+    imp::now_ns()
+}
+
+/// True when [`now_ns`] values are comparable across processes on this host.
+pub fn is_system_wide() -> bool {
+    imp::SYSTEM_WIDE
+}
+
+/// Whole nanoseconds in a `timespec`-like pair, saturating instead of
+/// overflowing or going negative.
+#[cfg_attr(not(unix), allow(dead_code, reason = "used by the Unix clock"))]
+fn timespec_ns(secs: i64, nanos: i64) -> u64 {
+    let secs = u64::try_from(secs).unwrap_or(0);
+    let nanos = u64::try_from(nanos).unwrap_or(0);
+    secs.saturating_mul(1_000_000_000).saturating_add(nanos)
+}
+
+#[cfg(unix)]
+mod imp {
+    pub(super) const SYSTEM_WIDE: bool = true;
+
+    #[inline]
+    pub(super) fn now_ns() -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable `timespec` for the duration of the
+        // call, and CLOCK_MONOTONIC is supported by every Unix dndm builds on.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        // clock_gettime can only fail for an invalid clock id or pointer,
+        // neither of which can happen here; 0 keeps the function total.
+        if rc != 0 {
+            return 0;
+        }
+        #[allow(
+            clippy::useless_conversion,
+            reason = "time_t and c_long are i32 on some targets"
+        )]
+        super::timespec_ns(i64::from(ts.tv_sec), i64::from(ts.tv_nsec))
     }
 }
 
-/// True when [`now_ns`] reads the CPU's time-stamp counter.
-pub fn uses_tsc() -> bool {
-    calibration().tsc.is_some()
-}
+#[cfg(not(unix))]
+mod imp {
+    use std::sync::OnceLock;
+    use std::time::Instant;
 
-struct Calibration {
-    origin: Instant,
-    tsc: Option<TscScale>,
-}
+    pub(super) const SYSTEM_WIDE: bool = false;
 
-#[derive(Clone, Copy)]
-struct TscScale {
-    /// Counter value at the origin.
-    base: u64,
-    /// Nanoseconds per tick as a 32.32 fixed-point number.
-    mult: u64,
-}
-
-impl TscScale {
-    #[inline(always)]
-    fn now_ns(self) -> u64 {
-        let ticks = read_tsc().saturating_sub(self.base);
-        let ns = (u128::from(ticks) * u128::from(self.mult)) >> 32;
-        u64::try_from(ns).unwrap_or(u64::MAX)
+    pub(super) fn now_ns() -> u64 {
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        let origin = ORIGIN.get_or_init(Instant::now);
+        u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
-}
-
-fn calibration() -> &'static Calibration {
-    static CALIBRATION: OnceLock<Calibration> = OnceLock::new();
-    CALIBRATION.get_or_init(calibrate)
-}
-
-fn saturating_ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// How long calibration watches both clocks: long enough that a clock read's
-/// jitter (tens of ns) is a few parts in 10⁵, short enough to go unnoticed.
-const CALIBRATION_WINDOW: Duration = Duration::from_micros(500);
-
-fn calibrate() -> Calibration {
-    let origin = Instant::now();
-    if !invariant_tsc() || std::env::var_os("DNDM_NO_TSC").is_some() {
-        return Calibration { origin, tsc: None };
-    }
-    let base = read_tsc();
-    let mut elapsed = origin.elapsed();
-    while elapsed < CALIBRATION_WINDOW {
-        std::hint::spin_loop();
-        elapsed = origin.elapsed();
-    }
-    let ticks = read_tsc().saturating_sub(base);
-    let ns = saturating_ns(elapsed);
-    // Reject nonsense (a counter that did not move, or runs below 1 MHz or
-    // above 100 GHz): fall back to the OS clock.
-    let plausible = ticks > 0 && ticks / ns.max(1) < 100 && ns / ticks.max(1) < 1000;
-    let tsc = plausible.then(|| TscScale {
-        base,
-        mult: u64::try_from((u128::from(ns) << 32) / u128::from(ticks)).unwrap_or(u64::MAX),
-    });
-    Calibration { origin, tsc }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn read_tsc() -> u64 {
-    // SAFETY: RDTSC reads a counter and has no memory effects; every x86-64
-    // CPU implements it, and it is only relied on after `invariant_tsc`.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn read_tsc() -> u64 {
-    0
-}
-
-/// CPUID leaf 0x8000_0007, EDX bit 8: the TSC runs at a constant rate in all
-/// ACPI P-, C- and T-states.
-#[cfg(target_arch = "x86_64")]
-fn invariant_tsc() -> bool {
-    use core::arch::x86_64::__cpuid;
-    // The extended leaf is queried only when the CPU reports it exists.
-    if __cpuid(0x8000_0000).eax < 0x8000_0007 {
-        return false;
-    }
-    __cpuid(0x8000_0007).edx & (1 << 8) != 0
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn invariant_tsc() -> bool {
-    false
 }
 
 #[cfg(test)]
@@ -126,24 +95,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn is_monotonic_and_tracks_the_os_clock() {
-        let start_ns = now_ns();
-        let start = Instant::now();
-        let mut last = start_ns;
+    fn timespec_conversion_is_exact_and_saturates() {
+        assert_eq!(timespec_ns(0, 0), 0);
+        assert_eq!(timespec_ns(1, 5), 1_000_000_005);
+        assert_eq!(timespec_ns(12_345, 999_999_999), 12_345_999_999_999);
+        assert_eq!(timespec_ns(-1, 7), 7, "negative seconds clamp to zero");
+        assert_eq!(timespec_ns(3, -1), 3_000_000_000);
+        assert_eq!(timespec_ns(i64::MAX, 999_999_999), u64::MAX);
+    }
+
+    #[test]
+    fn never_goes_backwards() {
+        let mut last = now_ns();
         for _ in 0..100_000 {
             let t = now_ns();
             assert!(t >= last, "clock went backwards: {t} < {last}");
             last = t;
         }
-        std::thread::sleep(Duration::from_millis(20));
-        let ours = now_ns() - start_ns;
-        let os = saturating_ns(start.elapsed());
-        // Within 2% of the OS clock over 20 ms (both reads race a little).
-        let diff = ours.abs_diff(os);
-        assert!(
-            diff < os / 50 + 50_000,
-            "ours {ours} ns vs os {os} ns (tsc: {})",
-            uses_tsc()
-        );
     }
 }

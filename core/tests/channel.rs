@@ -142,18 +142,37 @@ fn block_policy_timeout_counts_as_missed() {
 
 #[test]
 fn dropping_the_receiver_releases_a_blocked_sender() {
-    let (tx, rx) = bounded::<u32>(1).unwrap();
-    tx.send(0).unwrap();
-    let h = thread::spawn(move || {
-        // Blocks: the lane is full. Returns once the receiver is gone.
-        let r = tx.send(1);
-        (r, tx.receiver_count())
-    });
-    thread::sleep(SHORT);
-    drop(rx);
-    let (r, receivers) = h.join().unwrap();
-    assert!(r.is_ok(), "the receiver left; the send is not an error");
-    assert_eq!(receivers, 0);
+    // The sender must be blocked when the receiver goes; a loaded machine may
+    // start the thread late, so a round where the receiver left first proves
+    // nothing and is tried again with a longer head start.
+    let mut released = 0;
+    for round in 0..6 {
+        let (tx, rx) = bounded::<u32>(1).unwrap();
+        tx.send(0).unwrap();
+        let (started, sending) = std::sync::mpsc::channel();
+        let h = thread::spawn(move || {
+            started.send(()).unwrap();
+            // Blocks: the lane is full. Returns once the receiver is gone.
+            let r = tx.send(1);
+            (r, tx.receiver_count())
+        });
+        sending.recv_timeout(LONG).unwrap();
+        thread::sleep(SHORT * (1 << round));
+        drop(rx);
+        let (r, receivers) = h.join().unwrap();
+        assert_eq!(receivers, 0);
+        match r {
+            // The sender was blocked and the receiver's departure released it.
+            Ok(()) => {
+                released += 1;
+                break;
+            }
+            // The receiver left before the send began: inconclusive.
+            Err(SendError::Disconnected(1)) => continue,
+            Err(e) => panic!("round {round}: unexpected {e:?}"),
+        }
+    }
+    assert_eq!(released, 1, "no round had the sender blocked in time");
 }
 
 #[test]
@@ -267,16 +286,20 @@ fn attach_detach_and_inlets() {
 fn sender_is_told_when_receivers_come_and_go() {
     let tx = Sender::<u32>::new();
     let watcher = tx.downgrade();
+    let (saw_first, first_seen) = std::sync::mpsc::channel();
     let h = thread::spawn(move || {
-        let first = watcher.wait_receivers(|n| n > 0, Some(LONG));
-        let gone = watcher.wait_receivers(|n| n == 0, Some(LONG));
-        (first, gone)
+        saw_first
+            .send(watcher.wait_receivers(|n| n > 0, Some(LONG)))
+            .unwrap();
+        watcher.wait_receivers(|n| n == 0, Some(LONG))
     });
+    // Whether the watcher starts waiting before or after the receiver comes,
+    // it sees one; the receiver leaves only after that.
     thread::sleep(SHORT);
     let rx = tx.subscribe(Config::new(1)).unwrap();
-    thread::sleep(SHORT);
+    assert_eq!(first_seen.recv_timeout(LONG).unwrap(), Ok(1));
     drop(rx);
-    assert_eq!(h.join().unwrap(), (Ok(1), Ok(0)));
+    assert_eq!(h.join().unwrap(), Ok(0));
     assert_eq!(tx.wait_receivers(|n| n > 0, Some(SHORT)), Err(0));
 }
 

@@ -7,6 +7,12 @@
 //!   core sender with no receiver;
 //! * `request_reply`: one in-process call round trip vs a crossbeam-channel
 //!   request/response pair served by a thread.
+//!
+//! Capacities are equal on both sides: the subscriber's one lane and the
+//! core channel hold `CAP` messages each; the server's request queue (the
+//! `Node` default, 1024) and the baseline's request channel hold `CAP` too,
+//! and a call has one request in flight, so neither queue ever fills.
+//! The pairs reported are listed in `xtask/src/bench/pairs.rs`.
 #![allow(
     clippy::disallowed_types,
     reason = "bench harness code uses std sync types like users do"

@@ -26,8 +26,9 @@ use crate::error::{RecvError, SendError, TryRecvError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PublisherId(pub u64);
 
-/// Nanoseconds since this process's dndm clock started (monotonic). Sample
-/// timestamps use it, so `now_ns() - sample.stamp_ns()` is the latency. See
+/// Nanoseconds on the host's monotonic clock, the same clock in every process
+/// on the host. Sample timestamps use it, so `now_ns() - sample.stamp_ns()` is
+/// the latency, also for a sample published by another process. See
 /// [`dndm_core::clock`] for how it is read.
 pub fn now_ns() -> u64 {
     dndm_core::clock::now_ns()

@@ -150,7 +150,9 @@ fn late_joiners_racing_a_publisher_see_no_gap_and_no_duplicate() {
         let joiner = thread::spawn(move || {
             let s = n2.subscribe::<Num>("r").unwrap();
             let mut seqs = Vec::new();
-            while let Ok(x) = s.recv_timeout(Duration::from_millis(200)) {
+            // The loop ends at the last message; the timeout only bounds a
+            // broken run, so it is far longer than any scheduling stall.
+            while let Ok(x) = s.recv_timeout(T) {
                 seqs.push(x.seq());
                 if x.v == 2000 {
                     break;
@@ -276,11 +278,12 @@ fn callbacks_contain_panics() {
     for v in 1..=3 {
         p.send(Num { v }).unwrap();
     }
-    for _ in 0..500 {
+    // A bounded wait for the callback thread (far above any stall).
+    for _ in 0..2_000 {
         if seen.lock().unwrap().len() == 2 {
             break;
         }
-        thread::sleep(Duration::from_millis(2));
+        thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(*seen.lock().unwrap(), [1, 3]);
     assert_eq!(node.stats().callback_panics, 1);
@@ -291,13 +294,17 @@ fn callbacks_contain_panics() {
 #[test]
 fn request_reply_basics_and_errors() {
     let node = Node::new("t");
+    // Request 99 is held until the caller has timed out, so the timeout
+    // cannot race the reply however the threads are scheduled.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = Mutex::new(held);
     let _s = node
-        .serve::<Req, Resp, _>("double", |r| {
+        .serve::<Req, Resp, _>("double", move |r| {
             if r.v == 13 {
                 panic!("unlucky on purpose");
             }
             if r.v == 99 {
-                thread::sleep(Duration::from_millis(300));
+                let _ = held.lock().unwrap().recv_timeout(T);
             }
             Resp {
                 v: r.v * 2,
@@ -327,6 +334,7 @@ fn request_reply_basics_and_errors() {
         .unwrap_err();
     assert!(matches!(e, CallError::Timeout { .. }), "{e}");
     assert!(e.to_string().contains("test.Req@double"));
+    release.send(()).unwrap();
     // Another response type on the same path: a schema mismatch, no link.
     let e = node
         .call::<Req, Req>("double", Req { v: 1 }, T)

@@ -1,5 +1,6 @@
-//! Matcher lookup, link formation and the peer session's data path, each
-//! beside a baseline measured in the same run (`cargo xtask bench router`).
+//! Matcher lookup, the worst pattern for match enumeration, link formation
+//! and the peer session's data path, each beside a baseline measured in the
+//! same run (`cargo xtask bench router`).
 
 use std::any::Any;
 use std::hint::black_box;
@@ -10,7 +11,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dndm_codec::{FrameBuffer, FrameHeader, frames};
 use dndm_router::session::{NodeId, Origin, Session, SessionConfig};
 use dndm_router::{
-    IntentPort, InterestPort, LinkInfo, Linker, Pattern, PortError, Route, Selector, SelectorIndex,
+    IntentPort, InterestPort, LinkInfo, Linker, Pattern, PortError, Route, RouteIndex, Selector,
+    SelectorIndex,
 };
 
 const PATTERNS: usize = 10_000;
@@ -62,6 +64,78 @@ fn lookup(c: &mut Criterion) {
             k = (k + 1) % routes.len();
             let r = black_box(&routes[k]);
             black_box(pats.iter().filter(|p| p.matches(r)).count())
+        })
+    });
+    g.finish();
+}
+
+/// The worst pattern for a matcher that enumerates match paths:
+/// `T@**.*.**.*…`, 32 segments (16 `**`).
+fn worst_pattern() -> Pattern {
+    Pattern::new("robot.Imu", &["**.*"; 16].join(".")).expect("valid pattern")
+}
+
+/// `robot.Imu@a.a.a…` with `n` segments.
+fn a_route(n: usize) -> Route {
+    Route::new("robot.Imu", &vec!["a"; n].join(".")).expect("valid route")
+}
+
+/// The worst pattern at 32 segments against 10,000 entries in each index,
+/// beside the same lookup with a plain exact route or pattern (issue 10,
+/// finding 2: the bar is 10 µs per match).
+fn worst_case(c: &mut Criterion) {
+    // Route index: 9,968 fleet routes plus `a`, `a.a`, … up to 32 segments
+    // (the worst pattern matches the 17 with 16 or more).
+    let mut routes = RouteIndex::new();
+    let mut n = 0;
+    for (r, _) in link_routes().iter().take(LINKS - 32) {
+        routes.insert(r, n);
+        n += 1;
+    }
+    for len in 1..=32 {
+        routes.insert(&a_route(len), n);
+        n += 1;
+    }
+    assert_eq!(routes.len(), 10_000);
+    let worst = Selector::Pattern(worst_pattern());
+    let exact = Selector::Pattern(Pattern::exact(&a_route(32)).expect("plain route"));
+    assert_eq!(routes.matching(&worst).len(), 17);
+    assert_eq!(routes.matching(&exact).len(), 1);
+    let mut g = c.benchmark_group("worst_pattern_32_route_index_10k");
+    g.bench_function("dndm_worst_pattern", |b| {
+        b.iter(|| black_box(routes.matching(black_box(&worst)).len()))
+    });
+    g.bench_function("exact_pattern", |b| {
+        b.iter(|| black_box(routes.matching(black_box(&exact)).len()))
+    });
+    g.finish();
+
+    // Selector index: 9,999 fleet patterns (exact, `*`, `**`) plus the
+    // worst pattern, queried with a 32-segment route it matches.
+    let mut selectors = SelectorIndex::new();
+    for (i, p) in patterns().into_iter().take(PATTERNS - 1).enumerate() {
+        selectors.insert(&Selector::Pattern(p), i);
+    }
+    selectors.insert(&worst, PATTERNS - 1);
+    assert_eq!(selectors.len(), 10_000);
+    let long = a_route(32);
+    let plain = Route::new("robot.Imu", "fleet3.robot3.sensor3").expect("valid route");
+    let mut out = Vec::new();
+    selectors.matching_into(&long, &mut out);
+    assert_eq!(out, [PATTERNS - 1]);
+    selectors.matching_into(&plain, &mut out);
+    assert!(!out.is_empty());
+    let mut g = c.benchmark_group("worst_pattern_32_selector_index_10k");
+    g.bench_function("dndm_worst_pattern", |b| {
+        b.iter(|| {
+            selectors.matching_into(black_box(&long), &mut out);
+            black_box(out.len())
+        })
+    });
+    g.bench_function("exact_route", |b| {
+        b.iter(|| {
+            selectors.matching_into(black_box(&plain), &mut out);
+            black_box(out.len())
         })
     });
     g.finish();
@@ -237,6 +311,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = lookup, links, session_data
+    targets = lookup, worst_case, links, session_data
 }
 criterion_main!(benches);

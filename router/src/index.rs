@@ -2,6 +2,34 @@
 //! selector. Both are segment tries, one per type name, plus an exact map for
 //! hashed routes. Results are sorted and free of duplicates, so callers are
 //! deterministic.
+//!
+//! # Bounded work
+//!
+//! A pattern is a small automaton (a `**` loops on any segment), and a trie
+//! walk that tried every way a pattern can match (`**.*.**.*…` against
+//! `a.a.a…`) would be exponential in the number of `**`. Both lookups are
+//! instead simulations of that automaton in which each state is expanded
+//! once:
+//!
+//! * [`SelectorIndex`] walks the route's segments left to right and keeps
+//!   the set of pattern-trie nodes reachable after each prefix. A node
+//!   reached through a literal or `*` edge has one parent, so it appears at
+//!   most once per position; a `**` node, once entered, stays active for the
+//!   rest of the route, and a bit set over the index's `**` nodes makes
+//!   sure it is entered once. A node whose patterns need more segments
+//!   than the route has left is dropped (each node keeps a lower bound).
+//!   Work: O(trie nodes reached × (route segments + 1)).
+//! * [`RouteIndex`] walks the route trie depth first and carries, as a bit
+//!   set, the pattern positions alive after each path prefix (at most
+//!   [`MAX_SEGMENTS`] + 1 of them, so one `u64`). A trie is a tree, so each
+//!   node is visited at most once, and a subtree is skipped as soon as no
+//!   position is alive or its routes are too short for what the pattern
+//!   still needs. Work: O(trie nodes visited), each step O(distinct literals
+//!   of the pattern).
+//!
+//! Neither bound depends on how the pattern is written.
+//! [`PatternLimits`](crate::PatternLimits) additionally caps how large a
+//! pattern the linker accepts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -9,7 +37,32 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use crate::pattern::{Pattern, Segment, Selector};
-use crate::route::{Route, TypeName};
+use crate::route::{MAX_SEGMENTS, Route, TypeName};
+
+// Pattern positions 0..=MAX_SEGMENTS fit in the `u64` bit sets below.
+const _: () = assert!(MAX_SEGMENTS < 64);
+
+/// Numbers for `**` nodes, so that a lookup can mark the ones it entered in
+/// a bit set sized by how many `**` nodes exist (freed numbers are reused).
+#[derive(Debug, Default)]
+struct LoopIds {
+    next: u32,
+    free: Vec<u32>,
+}
+
+impl LoopIds {
+    fn take(&mut self) -> u32 {
+        self.free.pop().unwrap_or_else(|| {
+            let id = self.next;
+            self.next += 1;
+            id
+        })
+    }
+
+    fn words(&self) -> usize {
+        (self.next as usize).div_ceil(64)
+    }
+}
 
 type Segs<'a> = SmallVec<[&'a str; 8]>;
 
@@ -39,6 +92,12 @@ struct PNode<V> {
     one: Option<Box<PNode<V>>>,
     any: Option<Box<PNode<V>>>,
     values: Vec<V>,
+    /// For a `**` node (the `any` child of its parent): its [`LoopIds`] number.
+    loop_id: u32,
+    /// A lower bound on the route segments still needed to reach a value
+    /// below this node (exact after inserts; removals may leave it lower
+    /// than the truth, which only weakens pruning).
+    min_len: usize,
 }
 
 impl<V> Default for PNode<V> {
@@ -48,6 +107,8 @@ impl<V> Default for PNode<V> {
             one: None,
             any: None,
             values: Vec::new(),
+            loop_id: 0,
+            min_len: usize::MAX,
         }
     }
 }
@@ -62,25 +123,61 @@ impl<V> PNode<V> {
 }
 
 impl<V: Clone + PartialEq> PNode<V> {
-    fn collect(&self, segs: &[&str], i: usize, out: &mut Vec<V>) {
-        if let Some(any) = &self.any {
-            for j in i..=segs.len() {
-                any.collect(segs, j, out);
+    /// Appends the values of every pattern in this trie that matches `segs`
+    /// (with duplicates when a value was inserted twice; never because a
+    /// pattern matches in several ways). See the module docs for the bound.
+    fn collect(&self, segs: &[&str], entered: &mut [u64], out: &mut Vec<V>) {
+        // Nodes alive at the current position (each at most once), the
+        // nodes alive at the next one, and every `**` node entered so far
+        // (entered at position i, it is alive at every position >= i;
+        // `entered` has its bit set).
+        let mut nodes: Vec<&PNode<V>> = vec![self];
+        let mut next: Vec<&PNode<V>> = Vec::new();
+        let mut loops: Vec<&PNode<V>> = Vec::new();
+        let len = segs.len();
+        for i in 0..=len {
+            // A node whose patterns need more segments than are left is
+            // dropped (the bound only grows shorter as `i` grows).
+            let left = len - i;
+            nodes.retain(|n| n.min_len <= left);
+            let mut k = 0;
+            while let Some(&node) = nodes.get(k) {
+                k += 1;
+                if let Some(any) = node.any.as_deref()
+                    && let Some(word) = entered.get_mut(any.loop_id as usize / 64)
+                    && *word & (1 << (any.loop_id % 64)) == 0
+                {
+                    *word |= 1 << (any.loop_id % 64);
+                    // `**` matching zero segments: its node is alive here.
+                    if any.min_len <= left {
+                        loops.push(any);
+                        nodes.push(any);
+                    }
+                }
+                let Some(seg) = segs.get(i) else {
+                    out.extend(node.values.iter().cloned());
+                    continue;
+                };
+                if let Some(child) = node.literal.get(*seg) {
+                    next.push(child);
+                }
+                if let Some(child) = node.one.as_deref() {
+                    next.push(child);
+                }
             }
-        }
-        if i == segs.len() {
-            out.extend(self.values.iter().cloned());
-            return;
-        }
-        if let Some(child) = self.literal.get(segs[i]) {
-            child.collect(segs, i + 1, out);
-        }
-        if let Some(child) = &self.one {
-            child.collect(segs, i + 1, out);
+            // Every `**` entered so far swallows segs[i] and stays alive.
+            // Literal and `*` children never coincide with `**` nodes, and
+            // `**` nodes are listed once, so `next` has no duplicates.
+            if left > 0 {
+                loops.retain(|n| n.min_len < left);
+            }
+            next.extend(loops.iter().copied());
+            std::mem::swap(&mut nodes, &mut next);
+            next.clear();
         }
     }
 
-    fn remove(&mut self, segs: &[Segment], v: &V) -> bool {
+    fn remove(&mut self, segs: &[Segment], v: &V, ids: &mut LoopIds) -> bool {
         let Some((first, rest)) = segs.split_first() else {
             return remove_value(&mut self.values, v);
         };
@@ -89,7 +186,7 @@ impl<V: Clone + PartialEq> PNode<V> {
                 let Some(child) = self.literal.get_mut(&**l) else {
                     return false;
                 };
-                let removed = child.remove(rest, v);
+                let removed = child.remove(rest, v, ids);
                 if child.is_empty() {
                     self.literal.remove(&**l);
                 }
@@ -104,8 +201,11 @@ impl<V: Clone + PartialEq> PNode<V> {
                 let Some(child) = slot else {
                     return false;
                 };
-                let removed = child.remove(rest, v);
+                let removed = child.remove(rest, v, ids);
                 if child.is_empty() {
+                    if *first == Segment::Any {
+                        ids.free.push(child.loop_id);
+                    }
                     *slot = None;
                 }
                 removed
@@ -121,6 +221,7 @@ pub struct SelectorIndex<V> {
     by_type: HashMap<TypeName, PNode<V>>,
     hashed: BTreeMap<Route, Vec<V>>,
     len: usize,
+    loop_ids: LoopIds,
 }
 
 impl<V> Default for SelectorIndex<V> {
@@ -129,6 +230,7 @@ impl<V> Default for SelectorIndex<V> {
             by_type: HashMap::new(),
             hashed: BTreeMap::new(),
             len: 0,
+            loop_ids: LoopIds::default(),
         }
     }
 }
@@ -155,14 +257,26 @@ impl<V: Clone + Ord> SelectorIndex<V> {
         match selector {
             Selector::Hashed(r) => self.hashed.entry(r.clone()).or_default().push(value),
             Selector::Pattern(p) => {
+                let segs = p.segments();
+                let mut need = segs.iter().filter(|s| **s != Segment::Any).count();
                 let mut node = self.by_type.entry(p.type_name().clone()).or_default();
-                for seg in p.segments() {
+                for seg in segs {
+                    node.min_len = node.min_len.min(need);
+                    if *seg != Segment::Any {
+                        need -= 1;
+                    }
                     node = match seg {
                         Segment::Literal(l) => node.literal.entry(Arc::clone(l)).or_default(),
                         Segment::One => node.one.get_or_insert_with(Box::default),
-                        Segment::Any => node.any.get_or_insert_with(Box::default),
+                        Segment::Any => node.any.get_or_insert_with(|| {
+                            Box::new(PNode {
+                                loop_id: self.loop_ids.take(),
+                                ..PNode::default()
+                            })
+                        }),
                     };
                 }
+                node.min_len = 0;
                 node.values.push(value);
             }
         }
@@ -183,7 +297,7 @@ impl<V: Clone + Ord> SelectorIndex<V> {
             },
             Selector::Pattern(p) => match self.by_type.get_mut(p.type_name()) {
                 Some(root) => {
-                    let removed = root.remove(p.segments(), value);
+                    let removed = root.remove(p.segments(), value, &mut self.loop_ids);
                     if root.is_empty() {
                         self.by_type.remove(p.type_name());
                     }
@@ -216,7 +330,8 @@ impl<V: Clone + Ord> SelectorIndex<V> {
         } else if let Some((ty, segs)) = route_parts(route)
             && let Some(root) = self.by_type.get(ty)
         {
-            root.collect(&segs, 0, out);
+            let mut entered: SmallVec<[u64; 8]> = SmallVec::from_elem(0, self.loop_ids.words());
+            root.collect(&segs, &mut entered, out);
         }
         if out.len() > 1 {
             out.sort_unstable();
@@ -232,6 +347,10 @@ impl<V: Clone + Ord> SelectorIndex<V> {
 struct RNode<V> {
     children: HashMap<Arc<str>, RNode<V>>,
     values: Vec<V>,
+    /// The largest number of segments below this node, over every stored
+    /// route through it: a subtree whose routes are all too short for what a
+    /// pattern still needs is skipped without being walked.
+    height: usize,
 }
 
 impl<V> Default for RNode<V> {
@@ -239,34 +358,125 @@ impl<V> Default for RNode<V> {
         Self {
             children: HashMap::new(),
             values: Vec::new(),
+            height: 0,
         }
     }
 }
 
-impl<V: Clone + PartialEq> RNode<V> {
-    fn collect(&self, pat: &[Segment], i: usize, out: &mut Vec<V>) {
-        let Some(seg) = pat.get(i) else {
-            out.extend(self.values.iter().cloned());
-            return;
+/// A pattern compiled for a [`RouteIndex`] walk: positions `0..=len` as bits.
+struct Nfa<'p> {
+    /// Positions holding `*`.
+    one: u64,
+    /// Positions holding `**`.
+    any: u64,
+    /// Each distinct literal with the positions that hold it.
+    literals: SmallVec<[(&'p str, u64); 8]>,
+    /// The position reached when the whole pattern has matched.
+    accept: u64,
+    /// `need[p]`: segments the pattern still needs from position `p` on.
+    need: [u8; MAX_SEGMENTS + 1],
+}
+
+impl<'p> Nfa<'p> {
+    fn new(pat: &'p [Segment]) -> Option<Self> {
+        if pat.len() > MAX_SEGMENTS {
+            return None;
+        }
+        let mut nfa = Nfa {
+            one: 0,
+            any: 0,
+            literals: SmallVec::new(),
+            accept: 1 << pat.len(),
+            need: [0; MAX_SEGMENTS + 1],
         };
-        match seg {
-            Segment::Literal(l) => {
-                if let Some(child) = self.children.get(&**l) {
-                    child.collect(pat, i + 1, out);
+        for (p, seg) in pat.iter().enumerate() {
+            let bit = 1u64 << p;
+            match seg {
+                Segment::One => nfa.one |= bit,
+                Segment::Any => nfa.any |= bit,
+                Segment::Literal(l) => match nfa.literals.iter_mut().find(|(s, _)| *s == &**l) {
+                    Some((_, mask)) => *mask |= bit,
+                    None => nfa.literals.push((l, bit)),
+                },
+            }
+        }
+        for p in (0..pat.len()).rev() {
+            nfa.need[p] = nfa.need[p + 1] + u8::from(pat[p] != Segment::Any);
+        }
+        Some(nfa)
+    }
+
+    /// Adds the positions reachable without consuming a segment (past `**`).
+    fn close(&self, mut set: u64) -> u64 {
+        loop {
+            let wider = set | ((set & self.any) << 1);
+            if wider == set {
+                return set;
+            }
+            set = wider;
+        }
+    }
+
+    /// The positions alive after consuming `seg` from `set`.
+    fn step(&self, set: u64, seg: &str) -> u64 {
+        let lit = self
+            .literals
+            .iter()
+            .find(|(s, _)| *s == seg)
+            .map_or(0, |(_, mask)| *mask);
+        self.close(((set & (self.one | lit)) << 1) | (set & self.any))
+    }
+
+    /// The fewest segments any alive position still needs (`need` shrinks
+    /// as the position grows, so the highest alive position decides).
+    fn need(&self, set: u64) -> usize {
+        let top = 63 - set.leading_zeros() as usize;
+        usize::from(self.need[top])
+    }
+}
+
+impl<V: Clone + PartialEq> RNode<V> {
+    /// Appends the values of every route below this node that `nfa`
+    /// accepts; `set` (non-empty) holds the positions alive here. Each node
+    /// is visited at most once per query.
+    fn collect(&self, nfa: &Nfa<'_>, set: u64, out: &mut Vec<V>) {
+        if set & nfa.accept != 0 {
+            out.extend(self.values.iter().cloned());
+        }
+        // Walk on only if a position short of the end is alive and some
+        // route below is long enough for what the pattern still needs.
+        if set & !nfa.accept == 0 || self.height < nfa.need(set).max(1) {
+            return;
+        }
+        if set & (nfa.one | nfa.any) == 0 {
+            // Only literals are alive: look the children up instead of
+            // walking them all.
+            for (lit, mask) in &nfa.literals {
+                if set & mask != 0
+                    && let Some(child) = self.children.get(*lit)
+                {
+                    child.collect(nfa, nfa.step(set, lit), out);
                 }
             }
-            Segment::One => {
-                for child in self.children.values() {
-                    child.collect(pat, i + 1, out);
-                }
+            return;
+        }
+        for (seg, child) in &self.children {
+            let next = nfa.step(set, seg);
+            if next != 0 {
+                child.collect(nfa, next, out);
             }
-            Segment::Any => {
-                // Zero segments, or one more and still inside `**`.
-                self.collect(pat, i + 1, out);
-                for child in self.children.values() {
-                    child.collect(pat, i, out);
-                }
-            }
+        }
+    }
+
+    fn insert(&mut self, segs: &[&str], v: V) {
+        self.height = self.height.max(segs.len());
+        match segs.split_first() {
+            None => self.values.push(v),
+            Some((first, rest)) => self
+                .children
+                .entry(Arc::from(*first))
+                .or_default()
+                .insert(rest, v),
         }
     }
 
@@ -280,6 +490,15 @@ impl<V: Clone + PartialEq> RNode<V> {
         let removed = child.remove(rest, v);
         if child.values.is_empty() && child.children.is_empty() {
             self.children.remove(*first);
+        }
+        if removed && segs.len() == self.height {
+            // The removed route may have been the deepest one.
+            self.height = self
+                .children
+                .values()
+                .map(|c| c.height + 1)
+                .max()
+                .unwrap_or(0);
         }
         removed
     }
@@ -325,13 +544,11 @@ impl<V: Clone + Ord> RouteIndex<V> {
         self.len += 1;
         match route_parts(route) {
             None => self.hashed.entry(route.clone()).or_default().push(value),
-            Some((ty, segs)) => {
-                let mut node = self.by_type.entry(ty.clone()).or_default();
-                for seg in segs {
-                    node = node.children.entry(Arc::from(seg)).or_default();
-                }
-                node.values.push(value);
-            }
+            Some((ty, segs)) => self
+                .by_type
+                .entry(ty.clone())
+                .or_default()
+                .insert(&segs, value),
         }
     }
 
@@ -385,8 +602,10 @@ impl<V: Clone + Ord> RouteIndex<V> {
     }
 
     fn collect_pattern(&self, p: &Pattern, out: &mut Vec<V>) {
-        if let Some(root) = self.by_type.get(p.type_name()) {
-            root.collect(p.segments(), 0, out);
+        if let Some(root) = self.by_type.get(p.type_name())
+            && let Some(nfa) = Nfa::new(p.segments())
+        {
+            root.collect(&nfa, nfa.close(1), out);
         }
     }
 }

@@ -28,7 +28,10 @@
 //!   other character (`@`, `#`, `*`, `/`, space, non-ASCII) are rejected
 //!   with a [`RouteError`] that quotes the input.
 //! * A **pattern** is a path whose segments may also be `*` or `**`
-//!   (`a*` is an error).
+//!   (`a*` is an error). Where patterns are accepted, [`PatternLimits`] caps
+//!   their segments, `**` count and length (by default 8 `**`); the linker
+//!   refuses larger ones with [`PatternError::TooComplex`]. Matching does
+//!   bounded work for any pattern: O(index trie nodes × segments).
 //!
 //! # Example
 //!
@@ -71,7 +74,7 @@ pub use linker::{
     ChannelIntent, ChannelInterest, EVENT_QUEUE_CAPACITY, Intent, IntentId, IntentPort, Interest,
     InterestId, InterestPort, LinkError, LinkEvent, LinkInfo, Linker, PortError, SchemaMismatch,
 };
-pub use pattern::{Pattern, PatternError, Segment, Selector};
+pub use pattern::{Complexity, Pattern, PatternError, PatternLimits, Segment, Selector};
 pub use route::{
     HASH_LEN, MAX_PATH_LEN, MAX_SEGMENT_LEN, MAX_SEGMENTS, MAX_TYPE_NAME_LEN, Path, Route,
     RouteError, RouteHash, RouteKey, TypeName,

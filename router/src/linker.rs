@@ -16,7 +16,7 @@ use dndm_core::sync::{Condvar, Mutex, MutexGuard};
 use dndm_core::{Inlet, WeakSender};
 
 use crate::index::{RouteIndex, SelectorIndex};
-use crate::pattern::Selector;
+use crate::pattern::{PatternError, PatternLimits, Selector};
 use crate::route::Route;
 
 /// Identifies an intent inside one [`Linker`].
@@ -87,6 +87,9 @@ pub enum LinkError {
         /// The route or selector being registered.
         what: String,
     },
+    /// The selector's pattern breaks the linker's [`PatternLimits`].
+    #[error("cannot register interest: {0}")]
+    Pattern(#[from] PatternError),
 }
 
 /// Type name equal, schema fingerprint different: the two sides would not
@@ -323,6 +326,7 @@ struct State {
 
 struct Inner {
     state: Mutex<State>,
+    limits: PatternLimits,
 }
 
 /// Joins intents with interests whose selector matches the intent's route
@@ -467,10 +471,18 @@ impl State {
 }
 
 impl Linker {
-    /// An empty linker.
+    /// An empty linker accepting patterns within the default
+    /// [`PatternLimits`].
     pub fn new() -> Self {
+        Self::with_pattern_limits(PatternLimits::new())
+    }
+
+    /// An empty linker that refuses interests whose pattern breaks `limits`
+    /// ([`LinkError::Pattern`]).
+    pub fn with_pattern_limits(limits: PatternLimits) -> Self {
         Self {
             inner: Arc::new(Inner {
+                limits,
                 state: Mutex::new(State {
                     closed: false,
                     next_id: 1,
@@ -532,12 +544,19 @@ impl Linker {
     /// Registers an interest in what `selector` selects with schema
     /// `fingerprint`, and links it, before returning, to every matching
     /// intent. The returned handle unregisters (and unlinks) on drop.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Pattern`] if the selector's pattern breaks the linker's
+    /// [`PatternLimits`] (checked before the linker's lock is taken);
+    /// [`LinkError::Closed`] after [`close`](Self::close).
     pub fn add_interest(
         &self,
         selector: Selector,
         fingerprint: u64,
         port: Arc<dyn InterestPort>,
     ) -> Result<Interest, LinkError> {
+        self.inner.limits.check_selector(&selector)?;
         let mut s = self.state();
         if s.closed {
             return Err(LinkError::Closed {
@@ -568,6 +587,11 @@ impl Linker {
             selector,
             shared,
         })
+    }
+
+    /// The pattern limits interests are checked against.
+    pub fn pattern_limits(&self) -> PatternLimits {
+        self.inner.limits
     }
 
     /// Unregisters everything and refuses new registrations. Every link is

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::route::{Route, RouteError, TypeName, check_path};
+use crate::route::{MAX_PATH_LEN, MAX_SEGMENTS, Route, RouteError, TypeName, check_path};
 
 /// Why a pattern or selector could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +29,166 @@ pub enum PatternError {
         /// The rejected input.
         input: String,
     },
+    /// The pattern is valid but larger than the [`PatternLimits`] in force.
+    #[error("pattern {input:?} is too complex: {actual} {what}, at most {max} allowed")]
+    TooComplex {
+        /// The rejected pattern.
+        input: String,
+        /// Which limit it breaks.
+        what: Complexity,
+        /// What the pattern has.
+        actual: usize,
+        /// What the limit allows.
+        max: usize,
+    },
+}
+
+/// Which [`PatternLimits`] bound a pattern broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Complexity {
+    /// Segments of the path pattern.
+    Segments,
+    /// `**` segments (after folding consecutive ones).
+    AnySegments,
+    /// Bytes of the path pattern (as displayed, `.` separators included).
+    Length,
+}
+
+impl fmt::Display for Complexity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Segments => "segments",
+            Self::AnySegments => "`**` segments",
+            Self::Length => "bytes",
+        })
+    }
+}
+
+/// Caps on pattern complexity, checked where patterns are accepted
+/// ([`Linker::with_pattern_limits`](crate::Linker::with_pattern_limits),
+/// [`Pattern::parse_with_limits`]).
+///
+/// Matching does bounded work whatever the pattern (see
+/// [`SelectorIndex`](crate::SelectorIndex)): O(trie nodes × segments), and a
+/// pattern's own segment count is at most [`MAX_SEGMENTS`]. These limits let
+/// a node that accepts patterns from less trusted code refuse large ones
+/// before they reach an index. The default allows [`MAX_SEGMENTS`] segments,
+/// [`MAX_PATH_LEN`] bytes and [`DEFAULT_MAX_ANY`](Self::DEFAULT_MAX_ANY) `**`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PatternLimits {
+    max_segments: usize,
+    max_any: usize,
+    max_len: usize,
+}
+
+impl Default for PatternLimits {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PatternLimits {
+    /// The default number of `**` segments a pattern may hold.
+    pub const DEFAULT_MAX_ANY: usize = 8;
+
+    /// The default limits.
+    pub const fn new() -> Self {
+        Self {
+            max_segments: MAX_SEGMENTS,
+            max_any: Self::DEFAULT_MAX_ANY,
+            max_len: MAX_PATH_LEN,
+        }
+    }
+
+    /// No limit beyond the path rules every pattern obeys.
+    pub const fn unlimited() -> Self {
+        Self {
+            max_segments: MAX_SEGMENTS,
+            max_any: MAX_SEGMENTS,
+            max_len: MAX_PATH_LEN,
+        }
+    }
+
+    /// At most `n` segments (values above [`MAX_SEGMENTS`] change nothing).
+    pub const fn with_max_segments(mut self, n: usize) -> Self {
+        self.max_segments = n;
+        self
+    }
+
+    /// At most `n` `**` segments.
+    pub const fn with_max_any(mut self, n: usize) -> Self {
+        self.max_any = n;
+        self
+    }
+
+    /// At most `n` bytes of path pattern (values above [`MAX_PATH_LEN`]
+    /// change nothing).
+    pub const fn with_max_len(mut self, n: usize) -> Self {
+        self.max_len = n;
+        self
+    }
+
+    /// The segment limit.
+    pub const fn max_segments(&self) -> usize {
+        self.max_segments
+    }
+
+    /// The `**` limit.
+    pub const fn max_any(&self) -> usize {
+        self.max_any
+    }
+
+    /// The length limit in bytes.
+    pub const fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Checks `pattern` against these limits.
+    ///
+    /// # Errors
+    ///
+    /// [`PatternError::TooComplex`] naming the pattern and the broken limit.
+    pub fn check(&self, pattern: &Pattern) -> Result<(), PatternError> {
+        let segs = pattern.segments();
+        let len = segs.len().saturating_sub(1)
+            + segs
+                .iter()
+                .map(|s| match s {
+                    Segment::Literal(l) => l.len(),
+                    Segment::One => 1,
+                    Segment::Any => 2,
+                })
+                .sum::<usize>();
+        let any = segs.iter().filter(|s| **s == Segment::Any).count();
+        for (what, actual, max) in [
+            (Complexity::Segments, segs.len(), self.max_segments),
+            (Complexity::AnySegments, any, self.max_any),
+            (Complexity::Length, len, self.max_len),
+        ] {
+            if actual > max {
+                return Err(PatternError::TooComplex {
+                    input: pattern.to_string(),
+                    what,
+                    actual,
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `selector` (hashed routes have no pattern and always pass).
+    ///
+    /// # Errors
+    ///
+    /// [`PatternError::TooComplex`] naming the pattern and the broken limit.
+    pub fn check_selector(&self, selector: &Selector) -> Result<(), PatternError> {
+        match selector {
+            Selector::Pattern(p) => self.check(p),
+            Selector::Hashed(_) => Ok(()),
+        }
+    }
 }
 
 /// One segment of a pattern.
@@ -127,6 +287,17 @@ impl Pattern {
             .split_once('@')
             .ok_or_else(|| PatternError::MissingType { input: s.into() })?;
         Self::new(ty, pattern)
+    }
+
+    /// Parses `TypeName@pattern` and checks it against `limits`.
+    ///
+    /// # Errors
+    ///
+    /// Any parse error, or [`PatternError::TooComplex`].
+    pub fn parse_with_limits(s: &str, limits: &PatternLimits) -> Result<Self, PatternError> {
+        let pattern = Self::parse(s)?;
+        limits.check(&pattern)?;
+        Ok(pattern)
     }
 
     /// The pattern that matches exactly `route` (a plain route).
@@ -341,5 +512,44 @@ mod tests {
         assert!(Pattern::parse("a.b").is_err());
         let e = Pattern::parse("T@a.b$").unwrap_err().to_string();
         assert!(e.contains("T@a.b$"), "{e}");
+    }
+
+    #[test]
+    fn limits() {
+        let worst = "T@**.*.**.*.**.*.**.*.**.*.**.*.**.*.**.*.**.*";
+        let p = Pattern::parse(worst).unwrap();
+        assert!(PatternLimits::unlimited().check(&p).is_ok());
+        let e = Pattern::parse_with_limits(worst, &PatternLimits::new()).unwrap_err();
+        assert_eq!(
+            e,
+            PatternError::TooComplex {
+                input: worst.into(),
+                what: Complexity::AnySegments,
+                actual: 9,
+                max: PatternLimits::DEFAULT_MAX_ANY,
+            }
+        );
+        let msg = e.to_string();
+        assert!(msg.contains(worst) && msg.contains("`**`"), "{msg}");
+        let short = PatternLimits::new().with_max_segments(2);
+        assert!(matches!(
+            short.check(&Pattern::parse("T@a.b.c").unwrap()),
+            Err(PatternError::TooComplex {
+                what: Complexity::Segments,
+                actual: 3,
+                max: 2,
+                ..
+            })
+        ));
+        let narrow = PatternLimits::new().with_max_len(4);
+        assert!(narrow.check(&Pattern::parse("T@a.**").unwrap()).is_ok());
+        assert!(matches!(
+            narrow.check(&Pattern::parse("T@ab.**").unwrap()),
+            Err(PatternError::TooComplex {
+                what: Complexity::Length,
+                actual: 5,
+                ..
+            })
+        ));
     }
 }

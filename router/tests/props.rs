@@ -114,3 +114,64 @@ proptest! {
         let _ = s.parse::<Selector>();
     }
 }
+
+// ---------------------------------------------------------------------------
+// Patterns mixing `*` and `**` (issue 10, finding 2): longer patterns biased
+// towards wildcards, against routes over a two-letter alphabet so that `**`
+// has many ways to match.
+
+fn wild_seg() -> impl Strategy<Value = &'static str> {
+    prop_oneof![2 => Just("*"), 2 => Just("**"), 1 => Just("a"), 1 => Just("b")]
+}
+
+fn wild_pattern() -> impl Strategy<Value = (&'static str, Vec<&'static str>)> {
+    (Just("T"), prop::collection::vec(wild_seg(), 1..10))
+}
+
+fn long_route() -> impl Strategy<Value = (&'static str, Vec<&'static str>)> {
+    (
+        Just("T"),
+        prop::collection::vec(prop_oneof![3 => Just("a"), 1 => Just("b")], 1..13),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn wild_pattern_matches_like_naive(p in wild_pattern(), r in long_route()) {
+        prop_assert_eq!(mk_pattern(&p).matches(&mk_route(&r)), naive_match(&p, &r));
+    }
+
+    #[test]
+    fn selector_index_agrees_on_wild_patterns(pats in prop::collection::vec(wild_pattern(), 1..30), routes in prop::collection::vec(long_route(), 1..8)) {
+        let mut index = SelectorIndex::new();
+        for (i, p) in pats.iter().enumerate() {
+            index.insert(&Selector::Pattern(mk_pattern(p)), i);
+        }
+        for r in &routes {
+            let want: Vec<usize> = (0..pats.len()).filter(|&i| naive_match(&pats[i], r)).collect();
+            prop_assert_eq!(index.matching(&mk_route(r)), want);
+        }
+    }
+
+    #[test]
+    fn route_index_agrees_on_wild_patterns(routes in prop::collection::vec(long_route(), 1..30), pats in prop::collection::vec(wild_pattern(), 1..8), remove in prop::collection::vec(any::<bool>(), 30)) {
+        let mut index = RouteIndex::new();
+        for (i, r) in routes.iter().enumerate() {
+            index.insert(&mk_route(r), i);
+        }
+        // Removing routes shrinks the subtree heights used for pruning.
+        let mut live = vec![true; routes.len()];
+        for (i, r) in routes.iter().enumerate() {
+            if remove[i] {
+                prop_assert!(index.remove(&mk_route(r), &i));
+                live[i] = false;
+            }
+        }
+        for p in &pats {
+            let want: Vec<usize> = (0..routes.len()).filter(|&i| live[i] && naive_match(p, &routes[i])).collect();
+            prop_assert_eq!(index.matching(&Selector::Pattern(mk_pattern(p))), want);
+        }
+    }
+}

@@ -1,8 +1,14 @@
 //! Throughput and latency of the mio transport against raw std sockets.
 //!
-//! Report convention (parsed by `cargo xtask bench`): within a group,
-//! functions whose id starts with `dndm` are ours, every other id is the
-//! baseline measured in the same run.
+//! Report convention: functions whose id starts with `dndm` are ours; the
+//! pairing table `xtask/src/bench/pairs.rs` names the baseline each one is
+//! compared with, measured in the same run (`cargo xtask bench transport`).
+//!
+//! Buffering is comparable, not identical: both sides use the kernel's
+//! default socket buffers and a 1 MiB receive buffer; dndm's sender may
+//! also queue up to `QUEUE` (256 KiB) in user space when the kernel refuses
+//! bytes, while the raw writer hands the kernel up to 1 MiB per blocking
+//! call, so it never waits for bytes to be ready either.
 //!
 //! * `{tcp,unix}_oneway_{64B,1KiB,64KiB}`: frames with a payload of that
 //!   size, pre-packed into batches of about 64 KiB (one `try_send` per

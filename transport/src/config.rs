@@ -4,49 +4,100 @@ use std::time::Duration;
 
 /// Limits and timeouts shared by every implementation. Every bound is
 /// explicit; see each field for its default.
+///
+/// Durations: `Duration::MAX` always means "never" (no deadline is ever
+/// computed by adding it to a clock reading), and `Duration::ZERO` has the
+/// meaning documented on each field; none of them panics or spins.
+///
+/// Memory: one connection holds at most `max_frame_len` (receive buffer,
+/// rounded up to 16) + `max_queued_bytes` (send queue) + a few KiB, so a
+/// transport holds at most `(max_inbound_connections +
+/// max_outbound_connections) × that`; 1 GiB with the defaults
+/// (`transport/MEMORY.md`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
     /// Largest accepted incoming frame (header + payload + padding); a
-    /// larger one closes that connection with a protocol error.
-    /// Default 16 MiB.
+    /// larger one closes that connection with a protocol error. It also
+    /// bounds the receive buffer of each connection. Default 4 MiB.
     pub max_frame_len: usize,
     /// Most bytes queued for sending per connection; beyond it
     /// `try_send` returns [`SendError::Full`](crate::SendError::Full).
-    /// Default 16 MiB.
+    /// Default 4 MiB.
     pub max_queued_bytes: usize,
-    /// Most open connections per transport (accepted + connected); extra
-    /// incoming connections are closed at once and counted. Default 1024.
-    pub max_connections: usize,
+    /// Most open accepted connections per transport; extra incoming
+    /// connections are closed at once and counted
+    /// ([`TransportStats::rejected`]). Default 64.
+    pub max_inbound_connections: usize,
+    /// Most open connections this transport dialled; beyond it `connect`
+    /// returns [`ConnectError::TooManyConnections`](crate::ConnectError::TooManyConnections).
+    /// Counted apart from inbound ones, so a flood of peers cannot stop
+    /// this node from dialling out. Default 64.
+    pub max_outbound_connections: usize,
     /// Initial receive buffer per connection (grows up to
     /// `max_frame_len`). Default 256 KiB.
     pub recv_buffer: usize,
-    /// Connect timeout. Default 5 s.
+    /// Connect timeout. `Duration::ZERO` or `Duration::MAX`: no timeout of
+    /// ours (the operating system's own connect timeout applies, about two
+    /// minutes on Linux). Default 5 s.
     pub connect_timeout: Duration,
-    /// A partial frame that does not complete within this time closes the
-    /// connection (slow-loris). Default 30 s.
+    /// Slow-loris guard: once the first byte of a frame has arrived, the
+    /// whole frame must arrive within this time or the I/O thread closes the
+    /// connection ([`CloseReason::TimedOut`](crate::CloseReason::TimedOut)
+    /// `"partial frame"`), whether or not the user is receiving. Bytes the
+    /// user leaves unread count as arriving frames, so set it above the
+    /// longest pause between receives. `None`, `Some(Duration::ZERO)` or
+    /// `Some(Duration::MAX)`: disabled. Default 30 s.
     pub frame_timeout: Option<Duration>,
-    /// A connection that receives nothing for this long is closed
-    /// (half-open peers). Default none.
+    /// A connection that receives nothing for this long is closed by the
+    /// I/O thread (`"idle"`), whether or not the user is receiving. `None`,
+    /// `Some(Duration::ZERO)` or `Some(Duration::MAX)`: disabled. Default
+    /// none (see [`keepalive`](Self::keepalive) for dead peers).
     pub idle_timeout: Option<Duration>,
     /// How long a gracefully closed connection may keep flushing queued
-    /// bytes to a slow peer before it is dropped. Default 5 s.
+    /// bytes to a slow peer before it is dropped (`"linger"`).
+    /// `Duration::ZERO`: queued bytes are dropped at close.
+    /// `Duration::MAX`: never dropped for slowness; dropping the last handle
+    /// of the transport then waits until the peer has read everything or the
+    /// connection fails (keepalive detects dead peers). Default 5 s.
     pub linger: Duration,
+    /// TCP keepalive: after this long without traffic the kernel probes the
+    /// peer (every `keepalive / 3`, at least 1 s, the kernel's probe count)
+    /// and fails a dead
+    /// connection with [`CloseReason::TimedOut`](crate::CloseReason::TimedOut)
+    /// `"socket"` or `Reset`. Whole seconds, at least 1 s. `None` or
+    /// `Some(Duration::ZERO)`: off. Unix sockets ignore it. Default 60 s.
+    pub keepalive: Option<Duration>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            max_frame_len: 16 << 20,
-            max_queued_bytes: 16 << 20,
-            max_connections: 1024,
+            max_frame_len: 4 << 20,
+            max_queued_bytes: 4 << 20,
+            max_inbound_connections: 64,
+            max_outbound_connections: 64,
             recv_buffer: 256 << 10,
             connect_timeout: Duration::from_secs(5),
             frame_timeout: Some(Duration::from_secs(30)),
             idle_timeout: None,
             linger: Duration::from_secs(5),
+            keepalive: Some(Duration::from_secs(60)),
         }
     }
+}
+
+#[cfg_attr(
+    not(any(feature = "tcp", feature = "unix")),
+    allow(dead_code, reason = "only the mio transport enforces timeouts")
+)]
+/// A timeout that is really enforced: `None`, zero and durations too long to
+/// count in nanoseconds since start-up (`Duration::MAX`) mean "never".
+pub(crate) fn enforced(t: Option<Duration>) -> Option<u64> {
+    let t = t.filter(|t| !t.is_zero())?;
+    u64::try_from(t.as_nanos())
+        .ok()
+        .filter(|n| *n < u64::MAX / 2)
 }
 
 impl Config {
@@ -64,10 +115,26 @@ impl Config {
         self
     }
 
-    /// Sets [`max_connections`](Self::max_connections).
+    /// Sets both [`max_inbound_connections`](Self::max_inbound_connections)
+    /// and [`max_outbound_connections`](Self::max_outbound_connections).
     #[must_use]
     pub fn with_max_connections(mut self, v: usize) -> Self {
-        self.max_connections = v;
+        self.max_inbound_connections = v;
+        self.max_outbound_connections = v;
+        self
+    }
+
+    /// Sets [`max_inbound_connections`](Self::max_inbound_connections).
+    #[must_use]
+    pub fn with_max_inbound_connections(mut self, v: usize) -> Self {
+        self.max_inbound_connections = v;
+        self
+    }
+
+    /// Sets [`max_outbound_connections`](Self::max_outbound_connections).
+    #[must_use]
+    pub fn with_max_outbound_connections(mut self, v: usize) -> Self {
+        self.max_outbound_connections = v;
         self
     }
 
@@ -104,6 +171,24 @@ impl Config {
     pub fn with_linger(mut self, v: Duration) -> Self {
         self.linger = v;
         self
+    }
+
+    /// Sets [`keepalive`](Self::keepalive).
+    #[must_use]
+    pub fn with_keepalive(mut self, v: Option<Duration>) -> Self {
+        self.keepalive = v;
+        self
+    }
+
+    /// The most bytes one connection can hold in buffers: the receive
+    /// buffer at its largest plus the send queue at its limit (a few KiB of
+    /// fixed state come on top; see `transport/MEMORY.md`).
+    pub fn max_connection_buffer_bytes(&self) -> usize {
+        dndm_codec::DecoderConfig::default()
+            .with_max_frame_len(self.max_frame_len)
+            .max_frame_len
+            .saturating_add(15)
+            .saturating_add(self.max_queued_bytes)
     }
 
     #[cfg_attr(
@@ -143,11 +228,16 @@ pub struct ConnectionStats {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TransportStats {
-    /// Connections open now.
+    /// Connections open now (inbound + outbound).
     pub open_connections: usize,
+    /// Accepted connections open now.
+    pub open_inbound: usize,
+    /// Dialled connections open now.
+    pub open_outbound: usize,
     /// Connections accepted so far.
     pub accepted: u64,
-    /// Incoming connections closed at once because `max_connections` were open.
+    /// Incoming connections closed at once because
+    /// `max_inbound_connections` were open.
     pub rejected: u64,
     /// Connections closed for malformed frames.
     pub protocol_errors: u64,
@@ -163,6 +253,8 @@ pub struct TransportStats {
 )]
 pub(crate) struct Counters {
     pub(crate) open: dndm_core::sync::atomic::AtomicUsize,
+    /// Of `open`, the connections this transport dialled.
+    pub(crate) open_outbound: dndm_core::sync::atomic::AtomicUsize,
     pub(crate) accepted: dndm_core::sync::atomic::AtomicU64,
     pub(crate) rejected: dndm_core::sync::atomic::AtomicU64,
     pub(crate) protocol_errors: dndm_core::sync::atomic::AtomicU64,
@@ -176,8 +268,12 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn snapshot(&self) -> TransportStats {
         use dndm_core::sync::atomic::Ordering::Relaxed;
+        let open = self.open.load(Relaxed);
+        let outbound = self.open_outbound.load(Relaxed).min(open);
         TransportStats {
-            open_connections: self.open.load(Relaxed),
+            open_connections: open,
+            open_inbound: open - outbound,
+            open_outbound: outbound,
             accepted: self.accepted.load(Relaxed),
             rejected: self.rejected.load(Relaxed),
             protocol_errors: self.protocol_errors.load(Relaxed),

@@ -165,7 +165,7 @@ impl Outbox {
         }
         self.frames += frames as u64;
         if queued > 0 {
-            self.buf.extend_from_slice(bytes);
+            self.push(bytes);
             self.peak = self.peak.max(self.queued());
             let before = self.written;
             // A failure closes the outbox; the bytes were accepted, so the
@@ -184,10 +184,38 @@ impl Outbox {
         if let Some(rest) = bytes.get(n..).filter(|r| !r.is_empty()) {
             self.buf.clear();
             self.head = 0;
-            self.buf.extend_from_slice(rest);
+            self.push(rest);
             self.peak = self.peak.max(self.queued());
         }
         Ok(n)
+    }
+
+    /// Appends to the queue (whose bytes plus `bytes` fit in the limit)
+    /// without letting the buffer's capacity grow past the limit: written
+    /// bytes are compacted away first when they would push it over, and
+    /// growth doubles only up to the limit. So one outbox never holds more
+    /// than `limit` bytes of buffer, whatever the send pattern.
+    fn push(&mut self, bytes: &[u8]) {
+        let need = self.buf.len() + bytes.len();
+        if need > self.limit && self.head > 0 {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+        let need = self.buf.len() + bytes.len();
+        if need > self.buf.capacity() {
+            let want = self
+                .buf
+                .capacity()
+                .saturating_mul(2)
+                .clamp(need, self.limit.max(need));
+            self.buf.reserve_exact(want - self.buf.len());
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The bytes of buffer this outbox holds (at most its limit).
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Writes queued bytes through `write` until it would block or the
@@ -352,6 +380,34 @@ mod tests {
             ob.send(b"x", 1, |b| fake.write(b)),
             Err(Rejected::Closed(CloseReason::Local))
         ));
+    }
+
+    #[test]
+    fn buffer_capacity_never_exceeds_the_limit() {
+        // A slow writer that takes a few bytes at a time while sends of
+        // varying sizes keep the queue near its limit.
+        let limit = 1000;
+        let mut ob = Outbox::new(limit);
+        let mut fake = Fake {
+            out: vec![],
+            room: 0,
+        };
+        let mut seed = 7u64;
+        for _ in 0..5000 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let len = (seed >> 33) as usize % 300 + 1;
+            fake.room = (seed >> 20) as usize % 50;
+            let _ = ob.send(&vec![1u8; len], 1, |b| fake.write(b));
+            fake.room = (seed >> 40) as usize % 120;
+            let _ = ob.flush(|b| fake.write(b));
+            assert!(ob.queued() <= limit);
+            assert!(
+                ob.buffer_capacity() <= limit,
+                "capacity {} > limit {limit}",
+                ob.buffer_capacity()
+            );
+        }
+        assert!(ob.peak() > limit / 2, "the queue never filled up");
     }
 
     #[test]

@@ -25,7 +25,11 @@
 //!   returns [`SendError::Full`] (backpressure), and memory stays bounded.
 //! * Malformed input (bad frames, oversized frames, slow-loris trickling,
 //!   idle half-open peers) closes only that connection with a typed reason
-//!   and bumps a [`TransportStats`] counter; nothing panics.
+//!   and bumps a [`TransportStats`] counter; nothing panics. Frame and idle
+//!   timeouts ([`Config::frame_timeout`], [`Config::idle_timeout`]) are
+//!   enforced by the transport itself, whether or not the user is calling
+//!   [`Connection::try_recv`]; frames not yet read when a timeout closes a
+//!   connection are dropped, and the next call returns the reason.
 //! * Received frames are handed out in place: payloads sit 16-byte aligned
 //!   in the connection's receive buffer and are read without copying.
 //!
@@ -33,12 +37,14 @@
 //!
 //! Each [`MioTransport`] starts one I/O thread that owns a `mio::Poll`.
 //! Sockets are non-blocking std sockets registered with it for
-//! writability. The fast paths run on the caller's thread: `try_send`
+//! writability and readability (arrivals feed the timeout clocks; the I/O
+//! thread never reads). The fast paths run on the caller's thread: `try_send`
 //! writes inline when nothing is queued (no hand-off, no wake-up), and
 //! `try_recv` reads straight into the decoder's aligned buffer. Only bytes
 //! the kernel could not take are queued; the I/O thread flushes them when
 //! the socket becomes writable (coalesced: everything queued goes out in
-//! one write), finishes graceful closes and enforces the linger time. The
+//! one write), finishes graceful closes, enforces the linger time and, every
+//! 50 ms, the frame and idle timeouts. The
 //! user ↔ I/O thread hand-off is the sans-IO [`handoff::Handoff`], checked
 //! with loom. [`Connection::wait_readable`] blocks the caller on a private
 //! per-connection poll, so a receiver wakes directly from the kernel.

@@ -13,7 +13,7 @@ use dndm_core::sync::{Arc, Mutex};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-use crate::config::Counters;
+use crate::config::{Counters, enforced};
 use crate::handoff::{Flushed, Handoff, Rejected};
 use crate::{
     AcceptError, Address, CloseReason, Config, ConnectError, Connection, ConnectionStats,
@@ -21,7 +21,14 @@ use crate::{
 };
 
 const WAKE: Token = Token(usize::MAX);
+/// How often the I/O thread checks timeouts and linger deadlines.
 const TICK: Duration = Duration::from_millis(50);
+/// "No timestamp" in the nanosecond clocks of [`ConnShared`].
+const NEVER: u64 = u64::MAX;
+/// Connect timeouts at least this long are left to the operating system,
+/// which gives up sooner anyway.
+#[cfg(feature = "tcp")]
+const OS_CONNECT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Reads per `try_recv` call before returning, for fairness between connections.
 const MAX_READS_PER_CALL: usize = 16;
 /// Accepts per `try_accept` call while dropping connections over the limit.
@@ -77,21 +84,89 @@ impl Sock {
             Self::Unix(s) => s.as_raw_fd(),
         }
     }
+
+    /// Whether the kernel holds bytes nobody has read yet (a peek of one
+    /// byte; an error other than "would block" counts as unread, so that the
+    /// user's next read meets it).
+    fn has_unread(&self) -> bool {
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+        let peeked = match self {
+            #[cfg(feature = "tcp")]
+            Self::Tcp(s) => socket2::SockRef::from(s).peek(&mut byte),
+            #[cfg(feature = "unix")]
+            Self::Unix(s) => socket2::SockRef::from(s).peek(&mut byte),
+        };
+        match peeked {
+            Ok(n) => n > 0,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        }
+    }
+}
+
+/// Turns TCP keepalive on for `s` when configured (see [`Config::keepalive`]).
+#[cfg(feature = "tcp")]
+fn set_keepalive(s: &std::net::TcpStream, keepalive: Option<Duration>) -> io::Result<()> {
+    let Some(idle) = keepalive.filter(|d| !d.is_zero()) else {
+        return Ok(());
+    };
+    // The kernel counts in whole seconds (and caps them); at least 1 s.
+    let idle = Duration::from_secs(idle.as_secs().clamp(1, 32_767));
+    let interval = (idle / 3).max(Duration::from_secs(1));
+    socket2::SockRef::from(s).set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(interval),
+    )
+}
+
+/// When a closing connection's queued bytes are dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Linger {
+    /// The connection is not closing.
+    Open,
+    /// Closing without a deadline (`linger` too long to add to a clock).
+    Never,
+    /// Closing; dropped at this instant.
+    Until(Instant),
 }
 
 /// What the I/O thread and the user handle share per connection.
+///
+/// The user's thread reads the socket (into its decoder); the I/O thread
+/// watches it: it is registered for readability too, so every arrival
+/// updates `last_rx` and starts the frame clock when none runs, and a
+/// periodic sweep closes connections whose frame or idle timeout expired,
+/// whether or not the user calls `try_recv`. Clocks are nanoseconds since
+/// the driver's epoch ([`NEVER`] = none), so no deadline is ever computed
+/// by adding a configured duration to an instant.
 #[derive(Debug)]
 struct ConnShared {
     sock: Sock,
     peer: Address,
     handoff: Handoff,
-    linger_deadline: Mutex<Option<Instant>>,
+    linger: Mutex<Linger>,
     counters: Arc<Counters>,
+    /// Dialled by this transport (counted against the outbound limit).
+    outbound: bool,
+    /// When bytes last arrived (an I/O thread readable event or a read).
+    last_rx: AtomicU64,
+    /// When the first byte of the current incomplete frame arrived.
+    frame_start: AtomicU64,
+    /// Readable events seen by the I/O thread (to catch one that races
+    /// with the user clearing `frame_start`).
+    edges: AtomicU64,
+    /// The user's decoder held bytes after its last `try_recv`.
+    partial: AtomicBool,
+    /// The I/O thread closed the connection; the reason is in `handoff`.
+    io_closed: AtomicBool,
 }
 
 impl Drop for ConnShared {
     fn drop(&mut self) {
         self.counters.open.fetch_sub(1, Ordering::Relaxed);
+        if self.outbound {
+            self.counters.open_outbound.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -105,9 +180,74 @@ struct Driver {
     shutdown: AtomicBool,
     counters: Arc<Counters>,
     config: Config,
+    /// The zero of the per-connection nanosecond clocks.
+    epoch: Instant,
 }
 
 impl Driver {
+    /// `t` in nanoseconds since the epoch (saturating; never [`NEVER`]).
+    fn stamp(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos())
+            .unwrap_or(NEVER - 1)
+            .min(NEVER - 1)
+    }
+
+    /// Bytes (or the end of the stream) arrived: runs on the I/O thread.
+    fn note_arrival(&self, conn: &ConnShared, now: u64) {
+        conn.last_rx.store(now, Ordering::SeqCst);
+        conn.edges.fetch_add(1, Ordering::SeqCst);
+        // The first byte of a frame starts its clock; later bytes do not.
+        let _ = conn
+            .frame_start
+            .compare_exchange(NEVER, now, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Which timeout, if any, has expired for `conn`.
+    fn expired(&self, conn: &ConnShared, now: u64) -> Option<&'static str> {
+        if let Some(limit) = enforced(self.config.frame_timeout) {
+            let start = conn.frame_start.load(Ordering::SeqCst);
+            if start != NEVER && now.saturating_sub(start) > limit {
+                if conn.partial.load(Ordering::SeqCst) || conn.sock.has_unread() {
+                    return Some("partial frame");
+                }
+                // The clock outlived its bytes (the user read them while an
+                // arrival raced with its reset): nothing is pending.
+                let _ = conn.frame_start.compare_exchange(
+                    start,
+                    NEVER,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+            }
+        }
+        if let Some(limit) = enforced(self.config.idle_timeout) {
+            let last = conn.last_rx.load(Ordering::SeqCst);
+            if now.saturating_sub(last) > limit {
+                return Some("idle");
+            }
+        }
+        None
+    }
+
+    /// Closes an open connection for a timeout: the peer's socket is shut
+    /// down, the user's next call returns the reason. Runs on the I/O thread.
+    fn time_out(&self, id: usize, conn: &ConnShared, what: &'static str) {
+        let reason = CloseReason::TimedOut { what };
+        let closed = conn.handoff.with(|ob| {
+            if ob.closed().is_some() || ob.is_closing() {
+                return false;
+            }
+            ob.fail(reason.clone());
+            true
+        });
+        if closed {
+            self.counters.count_close(&reason);
+            conn.io_closed.store(true, Ordering::Release);
+            conn.sock.shutdown(Shutdown::Both);
+            lock(&self.conns).remove(&id);
+        }
+    }
+
     /// Flushes, finishes closes, enforces linger. Runs on the I/O thread.
     fn service(&self, id: usize, conn: &ConnShared, now: Instant) {
         conn.handoff.take_attention();
@@ -123,7 +263,10 @@ impl Driver {
                 }
                 Flushed::Drained => false,
                 Flushed::Blocked if ob.is_closing() => {
-                    let late = lock(&conn.linger_deadline).is_some_and(|d| now >= d);
+                    let late = match *lock(&conn.linger) {
+                        Linger::Until(d) => now >= d,
+                        Linger::Open | Linger::Never => false,
+                    };
                     if late {
                         let reason = CloseReason::TimedOut { what: "linger" };
                         self.counters.count_close(&reason);
@@ -156,12 +299,17 @@ impl Driver {
             }
             let now = Instant::now();
             if self.shutdown.load(Ordering::Acquire) {
-                // A hard cap in case an entry somehow has no deadline.
+                // A hard cap in case an entry somehow has no deadline
+                // (none when `linger` is too long to count: then lingering
+                // connections end when drained or failed).
                 let started = *shutdown_at.get_or_insert(now);
-                if now.duration_since(started) > self.config.linger + TICK {
+                if let Some(cap) = self.config.linger.checked_add(TICK)
+                    && now.duration_since(started) > cap
+                {
                     break;
                 }
             }
+            let now_ns = self.stamp(now);
             for event in events.iter() {
                 let id = event.token().0;
                 if event.token() == WAKE {
@@ -169,7 +317,12 @@ impl Driver {
                 }
                 let conn = lock(&self.conns).get(&id).cloned();
                 if let Some(conn) = conn {
-                    self.service(id, &conn, now);
+                    if event.is_readable() || event.is_read_closed() {
+                        self.note_arrival(&conn, now_ns);
+                    }
+                    if event.is_writable() || event.is_write_closed() || event.is_error() {
+                        self.service(id, &conn, now);
+                    }
                 }
             }
             // Connections that asked for attention, and a periodic sweep for
@@ -185,27 +338,45 @@ impl Driver {
                 .collect();
             for (id, conn) in todo {
                 self.service(id, &conn, now);
+                if sweep && let Some(what) = self.expired(&conn, now_ns) {
+                    self.time_out(id, &conn, what);
+                }
             }
         }
         lock(&self.conns).clear();
     }
 
-    fn register(&self, sock: Sock, peer: Address) -> io::Result<(usize, Arc<ConnShared>)> {
+    fn register(
+        &self,
+        sock: Sock,
+        peer: Address,
+        outbound: bool,
+    ) -> io::Result<(usize, Arc<ConnShared>)> {
         let id = self.next_token.fetch_add(1, Ordering::Relaxed);
         self.counters.open.fetch_add(1, Ordering::Relaxed);
+        if outbound {
+            self.counters.open_outbound.fetch_add(1, Ordering::Relaxed);
+        }
         let shared = Arc::new(ConnShared {
             sock,
             peer,
             handoff: Handoff::new(self.config.max_queued_bytes),
-            linger_deadline: Mutex::new(None),
+            linger: Mutex::new(Linger::Open),
             counters: Arc::clone(&self.counters),
+            outbound,
+            last_rx: AtomicU64::new(self.stamp(Instant::now())),
+            frame_start: AtomicU64::new(NEVER),
+            edges: AtomicU64::new(0),
+            partial: AtomicBool::new(false),
+            io_closed: AtomicBool::new(false),
         });
         lock(&self.conns).insert(id, Arc::clone(&shared));
         let fd = shared.sock.fd();
-        if let Err(e) = self
-            .registry
-            .register(&mut SourceFd(&fd), Token(id), Interest::WRITABLE)
-        {
+        if let Err(e) = self.registry.register(
+            &mut SourceFd(&fd),
+            Token(id),
+            Interest::WRITABLE | Interest::READABLE,
+        ) {
             lock(&self.conns).remove(&id);
             return Err(e);
         }
@@ -256,6 +427,7 @@ impl MioTransport {
             shutdown: AtomicBool::new(false),
             counters: Arc::new(Counters::default()),
             config,
+            epoch: Instant::now(),
         });
         let d = Arc::clone(&driver);
         let thread = std::thread::Builder::new()
@@ -274,12 +446,23 @@ impl MioTransport {
         &self.handle.driver.config
     }
 
-    fn at_limit(&self) -> bool {
-        self.handle.driver.counters.open.load(Ordering::Relaxed) >= self.config().max_connections
+    fn open_counts(&self) -> (usize, usize) {
+        let c = &self.handle.driver.counters;
+        let open = c.open.load(Ordering::Relaxed);
+        let outbound = c.open_outbound.load(Ordering::Relaxed).min(open);
+        (open - outbound, outbound)
     }
 
-    fn wrap(&self, sock: Sock, peer: Address) -> io::Result<MioConnection> {
-        let (id, shared) = self.handle.driver.register(sock, peer)?;
+    fn inbound_full(&self) -> bool {
+        self.open_counts().0 >= self.config().max_inbound_connections
+    }
+
+    fn outbound_full(&self) -> bool {
+        self.open_counts().1 >= self.config().max_outbound_connections
+    }
+
+    fn wrap(&self, sock: Sock, peer: Address, outbound: bool) -> io::Result<MioConnection> {
+        let (id, shared) = self.handle.driver.register(sock, peer, outbound)?;
         Ok(MioConnection::new(id, shared, Arc::clone(&self.handle)))
     }
 }
@@ -324,10 +507,10 @@ impl Transport for MioTransport {
     }
 
     fn connect(&self, addr: &Address) -> Result<MioConnection, ConnectError> {
-        if self.at_limit() {
+        if self.outbound_full() {
             return Err(ConnectError::TooManyConnections {
                 addr: addr.clone(),
-                limit: self.config().max_connections,
+                limit: self.config().max_outbound_connections,
             });
         }
         let map = |source: io::Error| match source.kind() {
@@ -345,9 +528,15 @@ impl Transport for MioTransport {
         let sock = match addr {
             #[cfg(feature = "tcp")]
             Address::Tcp(sa) => {
-                let s = std::net::TcpStream::connect_timeout(sa, self.config().connect_timeout)
-                    .map_err(map)?;
+                let timeout = self.config().connect_timeout;
+                let s = if timeout.is_zero() || timeout >= OS_CONNECT_TIMEOUT {
+                    std::net::TcpStream::connect(sa)
+                } else {
+                    std::net::TcpStream::connect_timeout(sa, timeout)
+                }
+                .map_err(map)?;
                 s.set_nodelay(true).map_err(map)?;
+                set_keepalive(&s, self.config().keepalive).map_err(map)?;
                 s.set_nonblocking(true).map_err(map)?;
                 Sock::Tcp(s)
             }
@@ -359,7 +548,7 @@ impl Transport for MioTransport {
             }
             _ => return Err(ConnectError::Unsupported { addr: addr.clone() }),
         };
-        self.wrap(sock, addr.clone()).map_err(map)
+        self.wrap(sock, addr.clone(), true).map_err(map)
     }
 
     fn stats(&self) -> TransportStats {
@@ -405,6 +594,7 @@ impl MioListener {
             ListenSock::Tcp(l) => {
                 let (s, peer) = l.accept()?;
                 s.set_nodelay(true)?;
+                set_keepalive(&s, self.transport.config().keepalive)?;
                 s.set_nonblocking(true)?;
                 Ok((Sock::Tcp(s), Address::Tcp(peer)))
             }
@@ -454,13 +644,17 @@ impl Listener for MioListener {
                 Err(e) => return Err(err(e)),
             };
             let counters = &self.transport.handle.driver.counters;
-            if self.transport.at_limit() {
+            if self.transport.inbound_full() {
                 counters.rejected.fetch_add(1, Ordering::Relaxed);
                 sock.shutdown(Shutdown::Both);
                 continue;
             }
             counters.accepted.fetch_add(1, Ordering::Relaxed);
-            return self.transport.wrap(sock, peer).map(Some).map_err(err);
+            return self
+                .transport
+                .wrap(sock, peer, false)
+                .map(Some)
+                .map_err(err);
         }
         Ok(None)
     }
@@ -510,8 +704,8 @@ pub struct MioConnection {
     /// The last read emptied the socket (short read or `WouldBlock`) and no
     /// poll has reported an edge since.
     sock_drained: bool,
-    last_rx: Instant,
-    last_boundary: Instant,
+    /// `shared.edges` before the last read that emptied the socket.
+    edges_at_drain: u64,
     bytes_received: AtomicU64,
     frames_received: u64,
     poll: Option<Poll>,
@@ -521,7 +715,6 @@ pub struct MioConnection {
 
 impl MioConnection {
     fn new(id: usize, shared: Arc<ConnShared>, handle: Arc<DriverHandle>) -> Self {
-        let now = Instant::now();
         Self {
             id,
             shared,
@@ -529,8 +722,7 @@ impl MioConnection {
             recv_closed: None,
             maybe_readable: true,
             sock_drained: false,
-            last_rx: now,
-            last_boundary: now,
+            edges_at_drain: 0,
             bytes_received: AtomicU64::new(0),
             frames_received: 0,
             poll: None,
@@ -561,29 +753,131 @@ impl MioConnection {
         self.recv_closed = Some(reason);
     }
 
-    fn check_timeouts(&mut self) {
-        let now = Instant::now();
-        if self.decoder.buffered() > 0 {
-            if let Some(t) = self.config().frame_timeout
-                && now.duration_since(self.last_boundary) > t
-            {
-                self.fail(CloseReason::TimedOut {
-                    what: "partial frame",
-                });
-            }
-        } else if let Some(t) = self.config().idle_timeout
-            && now.duration_since(self.last_rx) > t
+    /// Takes over the reason when the I/O thread closed the connection.
+    fn take_io_close(&mut self) {
+        if self.shared.io_closed.load(Ordering::Acquire)
+            && !matches!(
+                self.recv_closed,
+                Some(CloseReason::TimedOut { .. } | CloseReason::Protocol(_))
+            )
+            && let Some(reason) = self.shared.handoff.with(|ob| ob.closed().cloned())
         {
-            self.fail(CloseReason::TimedOut { what: "idle" });
+            self.recv_closed = Some(reason);
         }
     }
 
-    /// The earliest timeout deadline, to bound a wait.
-    fn next_deadline(&self) -> Option<Instant> {
-        if self.decoder.buffered() > 0 {
-            self.config().frame_timeout.map(|t| self.last_boundary + t)
-        } else {
-            self.config().idle_timeout.map(|t| self.last_rx + t)
+    /// Keeps the frame clock after a `try_recv`: it restarts when frames
+    /// were delivered (progress), stops when the decoder and the socket are
+    /// both empty, and otherwise keeps running from the first byte.
+    fn track_frame_clock(&mut self, delivered: usize) {
+        let shared = &self.shared;
+        let buffered = self.decoder.buffered() > 0;
+        shared.partial.store(buffered, Ordering::SeqCst);
+        let now = self.handle.driver.stamp(Instant::now());
+        if !buffered && self.sock_drained {
+            shared.frame_start.store(NEVER, Ordering::SeqCst);
+            // An arrival the I/O thread saw after our last read found the
+            // clock still running and left it: start it for those bytes.
+            if shared.edges.load(Ordering::SeqCst) != self.edges_at_drain {
+                let _ = shared.frame_start.compare_exchange(
+                    NEVER,
+                    now,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+            }
+        } else if delivered > 0 {
+            shared.frame_start.store(now, Ordering::SeqCst);
+        } else if buffered {
+            let _ =
+                shared
+                    .frame_start
+                    .compare_exchange(NEVER, now, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+
+    fn recv_inner<F: FnMut(Frame<'_>)>(
+        &mut self,
+        max_frames: usize,
+        mut on_frame: F,
+    ) -> Result<usize, RecvError> {
+        let mut delivered = 0;
+        let mut reads = 0;
+        let mut drained = false;
+        loop {
+            if let Some(e) = crate::frames::drain(
+                &mut self.decoder,
+                max_frames,
+                &mut delivered,
+                &mut self.frames_received,
+                &mut on_frame,
+            ) && (self.recv_closed.is_none()
+                || self.recv_closed == Some(CloseReason::ClosedByPeer))
+            {
+                self.recv_closed = None;
+                self.fail(CloseReason::Protocol(e));
+            }
+            if delivered >= max_frames || reads >= MAX_READS_PER_CALL {
+                // More may be waiting in the decoder or in the socket.
+                self.maybe_readable = self.decoder.buffered() > 0 || !self.sock_drained;
+                return Ok(delivered);
+            }
+            if let Some(reason) = &self.recv_closed {
+                if delivered > 0 {
+                    return Ok(delivered);
+                }
+                return Err(self.closed_err(reason.clone()));
+            }
+            if drained {
+                self.maybe_readable = false;
+                return Ok(delivered);
+            }
+            let buf = self.decoder.read_buf();
+            if buf.is_empty() {
+                self.maybe_readable = true;
+                return Ok(delivered);
+            }
+            reads += 1;
+            let buf_len = buf.len();
+            let edges = self.shared.edges.load(Ordering::SeqCst);
+            match self.shared.sock.read(buf) {
+                Ok(0) => {
+                    let buffered = self.decoder.buffered();
+                    self.recv_closed = Some(if buffered > 0 {
+                        CloseReason::Truncated { buffered }
+                    } else {
+                        CloseReason::ClosedByPeer
+                    });
+                    // The I/O thread's shutdown reads as an end of stream.
+                    self.take_io_close();
+                }
+                Ok(n) => {
+                    let short = n < buf_len;
+                    self.decoder.commit(n);
+                    self.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                    let now = self.handle.driver.stamp(Instant::now());
+                    self.shared.last_rx.store(now, Ordering::SeqCst);
+                    // A short read of a stream socket emptied its receive
+                    // queue: later bytes raise a new edge, so skip the read
+                    // that would only say `WouldBlock`.
+                    if short {
+                        drained = true;
+                        self.edges_at_drain = edges;
+                    }
+                    self.sock_drained = short;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.sock_drained = true;
+                    self.edges_at_drain = edges;
+                    self.maybe_readable = false;
+                    return Ok(delivered);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.recv_closed = Some(CloseReason::from_io(&e));
+                    self.take_io_close();
+                }
+            }
         }
     }
 
@@ -624,97 +918,22 @@ impl Connection for MioConnection {
     fn try_recv<F: FnMut(Frame<'_>)>(
         &mut self,
         max_frames: usize,
-        mut on_frame: F,
+        on_frame: F,
     ) -> Result<usize, RecvError> {
-        let mut delivered = 0;
-        let mut reads = 0;
-        let mut drained = false;
-        loop {
-            if let Some(e) = crate::frames::drain(
-                &mut self.decoder,
-                max_frames,
-                &mut delivered,
-                &mut self.frames_received,
-                &mut on_frame,
-            ) && (self.recv_closed.is_none()
-                || self.recv_closed == Some(CloseReason::ClosedByPeer))
-            {
-                self.recv_closed = None;
-                self.fail(CloseReason::Protocol(e));
-            }
-            if self.decoder.buffered() == 0 {
-                self.last_boundary = Instant::now();
-            }
-            if delivered >= max_frames || reads >= MAX_READS_PER_CALL {
-                // More may be waiting in the decoder or in the socket.
-                self.maybe_readable = self.decoder.buffered() > 0 || !self.sock_drained;
-                return Ok(delivered);
-            }
-            if let Some(reason) = &self.recv_closed {
-                if delivered > 0 {
-                    return Ok(delivered);
-                }
-                return Err(self.closed_err(reason.clone()));
-            }
-            if drained {
-                self.maybe_readable = false;
-                self.check_timeouts();
-                if self.recv_closed.is_none() || delivered > 0 {
-                    return Ok(delivered);
-                }
-                continue;
-            }
-            let buf = self.decoder.read_buf();
-            if buf.is_empty() {
-                self.maybe_readable = true;
-                return Ok(delivered);
-            }
-            reads += 1;
-            let buf_len = buf.len();
-            match self.shared.sock.read(buf) {
-                Ok(0) => {
-                    let buffered = self.decoder.buffered();
-                    self.recv_closed = Some(if buffered > 0 {
-                        CloseReason::Truncated { buffered }
-                    } else {
-                        CloseReason::ClosedByPeer
-                    });
-                }
-                Ok(n) => {
-                    let short = n < buf_len;
-                    self.decoder.commit(n);
-                    self.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
-                    self.last_rx = Instant::now();
-                    // A short read of a stream socket emptied its receive
-                    // queue: later bytes raise a new edge, so skip the read
-                    // that would only say `WouldBlock`.
-                    if short {
-                        drained = true;
-                    }
-                    self.sock_drained = short;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.sock_drained = true;
-                    self.maybe_readable = false;
-                    self.check_timeouts();
-                    if self.recv_closed.is_none() || delivered > 0 {
-                        return Ok(delivered);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => self.recv_closed = Some(CloseReason::from_io(&e)),
-            }
+        self.take_io_close();
+        let result = self.recv_inner(max_frames, on_frame);
+        if self.recv_closed.is_none() {
+            self.track_frame_clock(*result.as_ref().unwrap_or(&0));
         }
+        result
     }
 
     fn wait_readable(&mut self, timeout: Duration) {
         if self.maybe_readable || self.recv_closed.is_some() {
             return;
         }
-        let timeout = match self.next_deadline() {
-            Some(d) => timeout.min(d.saturating_duration_since(Instant::now())),
-            None => timeout,
-        };
+        // The I/O thread enforces timeouts; when it closes the connection
+        // the shutdown wakes this wait.
         let fd = self.shared.sock.fd();
         wait_fd(&mut self.poll, fd, timeout);
         self.maybe_readable = true;
@@ -783,7 +1002,14 @@ impl Connection for MioConnection {
             self.unregister();
         } else {
             let linger = self.config().linger;
-            lock(&self.shared.linger_deadline).get_or_insert_with(|| Instant::now() + linger);
+            let mut deadline = lock(&self.shared.linger);
+            if *deadline == Linger::Open {
+                *deadline = match Instant::now().checked_add(linger) {
+                    Some(at) => Linger::Until(at),
+                    None => Linger::Never,
+                };
+            }
+            drop(deadline);
             if self.shared.handoff.request_attention() {
                 let _ = self.handle.driver.waker.wake();
             }
@@ -806,5 +1032,55 @@ impl Connection for MioConnection {
 impl Drop for MioConnection {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(all(test, feature = "tcp"))]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
+
+    use super::*;
+
+    #[test]
+    fn keepalive_is_set_as_configured() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let sock = socket2::SockRef::from(&s);
+        set_keepalive(&s, None).unwrap();
+        assert!(!sock.keepalive().unwrap());
+        set_keepalive(&s, Some(Duration::ZERO)).unwrap();
+        assert!(!sock.keepalive().unwrap());
+        // The idle time and interval are write-only through socket2 without
+        // its `all` feature; these calls must succeed at every extreme.
+        for d in [
+            Duration::from_millis(10),
+            Duration::from_secs(30),
+            Duration::MAX,
+        ] {
+            set_keepalive(&s, Some(d)).unwrap();
+            assert!(sock.keepalive().unwrap());
+        }
+    }
+
+    #[test]
+    fn dialled_and_accepted_sockets_get_keepalive() {
+        let t = MioTransport::new(Config::default()).unwrap();
+        let mut listener = t.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+        let client = t.connect(listener.local_addr()).unwrap();
+        let start = Instant::now();
+        let server = loop {
+            if let Some(c) = listener.try_accept().unwrap() {
+                break c;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10));
+            listener.wait_acceptable(Duration::from_millis(10));
+        };
+        for conn in [&client, &server] {
+            let Sock::Tcp(s) = &conn.shared.sock else {
+                panic!("not a TCP socket");
+            };
+            let sock = socket2::SockRef::from(s);
+            assert!(sock.keepalive().unwrap());
+        }
     }
 }

@@ -495,9 +495,13 @@ impl SimTransport {
         &self.host
     }
 
-    fn conn(&self, tx: u64, rx: u64, peer: Address) -> SimConnection {
+    fn conn(&self, tx: u64, rx: u64, peer: Address, outbound: bool) -> SimConnection {
         self.counters.open.fetch_add(1, Ordering::Relaxed);
+        if outbound {
+            self.counters.open_outbound.fetch_add(1, Ordering::Relaxed);
+        }
         SimConnection {
+            outbound,
             net: self.net.clone(),
             tx,
             rx,
@@ -541,10 +545,12 @@ impl Transport for SimTransport {
         let Address::Mem(name) = addr else {
             return Err(ConnectError::Unsupported { addr: addr.clone() });
         };
-        if self.counters.open.load(Ordering::Relaxed) >= self.config.max_connections {
+        if self.counters.open_outbound.load(Ordering::Relaxed)
+            >= self.config.max_outbound_connections
+        {
             return Err(ConnectError::TooManyConnections {
                 addr: addr.clone(),
-                limit: self.config.max_connections,
+                limit: self.config.max_outbound_connections,
             });
         }
         let (tx, rx) = {
@@ -569,7 +575,7 @@ impl Transport for SimTransport {
             }
             (tx, rx)
         };
-        Ok(self.conn(tx, rx, addr.clone()))
+        Ok(self.conn(tx, rx, addr.clone(), true))
     }
 
     fn stats(&self) -> TransportStats {
@@ -626,7 +632,7 @@ impl Listener for SimListener {
                 .counters
                 .accepted
                 .fetch_add(1, Ordering::Relaxed);
-            self.transport.conn(tx, rx, Address::Mem(from))
+            self.transport.conn(tx, rx, Address::Mem(from), false)
         }))
     }
 
@@ -645,6 +651,8 @@ pub struct SimConnection {
     config: Config,
     counters: Arc<Counters>,
     stats: ConnectionStats,
+    /// Dialled by this host (counted against the outbound limit).
+    outbound: bool,
 }
 
 impl SimConnection {
@@ -733,6 +741,9 @@ impl Drop for SimConnection {
     fn drop(&mut self) {
         self.finish(true);
         self.counters.open.fetch_sub(1, Ordering::Relaxed);
+        if self.outbound {
+            self.counters.open_outbound.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 

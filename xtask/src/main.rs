@@ -6,6 +6,7 @@
 
 mod bench;
 mod layers;
+mod test;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -16,11 +17,18 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                      everything CI runs: fmt, clippy, layers, docs, tests, loom, bench smoke
-  test                    the workspace tests (unit, integration, doc)
+  ci                      everything CI runs: fmt, clippy, layers, docs, tests, loom,
+                          sanitizer (ASan on core, codec), fuzz (60 s a target), bench smoke
+  sanitize                the core and codec tests under AddressSanitizer
+  test [--repeat N] [--seed S]
+                          the workspace tests; --repeat runs them N times with fresh
+                          seeds and stops at the first failure, naming test and seed
   loom                    the loom models (RUSTFLAGS=--cfg dndm_loom, preemption bound 2)
   layers                  fail when a crate depends on one it must not (see ARCHITECTURE.md)
-  bench [--quick] [CRATE…] criterion benches, then a table and target/bench-report.tsv
+  bench [--quick] [--repeats R] [CRATE…]
+                          criterion benches, R interleaved repeats (default 5, --quick 3),
+                          then a table and target/bench-report.tsv; CRATE is a folder
+                          or package name (core or dndm-core, facade or dndm, …)
   demo                    the in-process sensor pipeline, printing live rates
   fuzz [--time SECS] [TARGET…]  the codec fuzz targets (installs cargo-fuzz when missing)
 ";
@@ -37,8 +45,9 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let outcome = match cmd.as_str() {
         "ci" => ci(),
-        "test" => test(),
+        "test" => test::run(rest),
         "loom" => loom(),
+        "sanitize" => sanitize(),
         "layers" => layers::check(&workspace_root()),
         "bench" => bench::run(rest),
         "demo" => demo(),
@@ -129,17 +138,15 @@ fn ci() -> Result {
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"))
     })?;
-    step("test", test)?;
+    step("test", || test::run(&[]))?;
     step("loom", loom)?;
+    step("sanitizer", sanitize)?;
+    step("fuzz", || fuzz(&["--time".into(), "60".into()]))?;
     step("bench smoke", || {
         // Criterion runs every benchmark once when not invoked by `cargo bench`.
         run(cargo().args(["test", "--workspace", "--benches", "--locked"]))
     })?;
     Ok(())
-}
-
-fn test() -> Result {
-    run(cargo().args(["test", "--workspace", "--locked"]))
 }
 
 /// Crates with a `tests/loom.rs`, as (package name, folder).
@@ -170,6 +177,29 @@ fn loom() -> Result {
             env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".into()),
         );
     run(&mut cmd)
+}
+
+/// The crates with `unsafe` code (core, codec) tested under AddressSanitizer.
+///
+/// `-Zsanitizer` is unstable; `RUSTC_BOOTSTRAP=1` lets the stable toolchain
+/// accept it. `--target` keeps build scripts and proc-macros uninstrumented,
+/// and a target dir of its own keeps instrumented builds apart.
+fn sanitize() -> Result {
+    const TARGET: &str = "x86_64-unknown-linux-gnu";
+    if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
+        eprintln!("sanitizer: skipped (AddressSanitizer runs on x86-64 Linux only)");
+        return Ok(());
+    }
+    run(cargo()
+        .args(["test", "--locked", "--target", TARGET, "--lib", "--tests"])
+        .args(["-p", "dndm-core", "-p", "dndm-codec"])
+        .env("CARGO_TARGET_DIR", target_dir().join("asan"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTFLAGS", "-Zsanitizer=address")
+        .env("RUSTDOCFLAGS", "-Zsanitizer=address")
+        .env("ASAN_OPTIONS", "detect_leaks=1")
+        // The same deterministic seed as the plain test run.
+        .env("PROPTEST_RNG_SEED", test::DEFAULT_SEED.to_string()))
 }
 
 fn demo() -> Result {
@@ -214,17 +244,35 @@ fn fuzz(args: &[String]) -> Result {
         run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
     }
     for target in &targets {
+        // New inputs go to corpus/ (ignored by git); the checked-in
+        // regressions (seeds and past finds) are read as a second corpus.
+        let corpus = fuzz_dir.join("corpus").join(target);
+        let regressions = fuzz_dir.join("regressions").join(target);
+        for dir in [&corpus, &regressions] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
         run(cargo()
             .args(["fuzz", "run", "--fuzz-dir"])
             .arg(&fuzz_dir)
             .arg(target)
+            .arg(&corpus)
+            .arg(&regressions)
             .args([
                 "--",
                 &format!("-max_total_time={secs}"),
                 "-print_final_stats=1",
             ])
             // cargo-fuzz needs nightly-only flags; the stable toolchain accepts them this way.
-            .env("RUSTC_BOOTSTRAP", "1"))?;
+            .env("RUSTC_BOOTSTRAP", "1"))
+        .map_err(|e| {
+            format!(
+                "{e}\n  a crashing input is in {}; copy it into {} so that \
+                 `cargo test -p dndm-codec --test fuzz_corpus` replays it",
+                fuzz_dir.join("artifacts").join(target).display(),
+                regressions.display()
+            )
+        })?;
     }
     Ok(())
 }
