@@ -743,7 +743,9 @@ fn oversized_names_are_a_limit_error() {
 
 #[test]
 fn too_complex_patterns_are_a_limit_error() {
-    let mut s = handshaken(cfg("beta", 2));
+    let mut c = cfg("beta", 2);
+    c.limits.max_pattern_wildcards = 4;
+    let mut s = handshaken(c);
     let k = error_kind(s.handle_frame(
         ms(2),
         &FrameHeader::control(),
@@ -1162,7 +1164,7 @@ fn control_payloads_match_the_protocol_document() {
     assert_eq!(&h[23..31], &0x0102u64.to_le_bytes(), "capabilities");
     assert_eq!(&h[31..35], &(16u32 << 20).to_le_bytes(), "max frame length");
     assert_eq!(&h[35..39], &4096u32.to_le_bytes(), "max declarations");
-    assert_eq!(&h[39..41], &[32, 4], "pattern limits");
+    assert_eq!(&h[39..41], &[32, 8], "pattern limits");
     assert_eq!(&h[41..43], &512u16.to_le_bytes(), "max name length");
     assert_eq!(&h[43..47], &1024u32.to_le_bytes(), "max pending requests");
     assert_eq!(&h[47..51], &5000u32.to_le_bytes(), "idle timeout");

@@ -93,9 +93,7 @@ use std::time::Duration;
 use dndm_codec::{FrameBuffer, FrameHeader, FrameKind, HEADER_LEN, frame_len};
 
 pub use alias::{LocalAlias, RemoteIntentId, RemoteInterestId};
-pub use config::{
-    ArchiveFormat, Limits, NodeId, Origin, PathFilter, SessionConfig, pattern_complexity,
-};
+pub use config::{ArchiveFormat, Limits, NodeId, Origin, PathFilter, SessionConfig};
 pub use error::{DeclareError, LimitKind, SendError, SessionError, SessionErrorKind};
 pub use event::{
     CloseReason, Event, Inbound, PeerInfo, RemoteIntent, RemoteInterest, SessionStats, Withdrawn,
