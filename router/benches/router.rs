@@ -1,13 +1,15 @@
-//! Matcher lookup, the worst pattern for match enumeration and link
-//! formation, each beside a baseline measured in the same run
-//! (`cargo xtask bench router`).
+//! Matcher lookup, the worst pattern for match enumeration, link formation
+//! and the peer session's data path, each beside a baseline measured in the
+//! same run (`cargo xtask bench router`).
 
 use std::any::Any;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dndm_codec::{FrameBuffer, FrameHeader, frames};
+use dndm_router::session::{NodeId, Origin, Session, SessionConfig};
 use dndm_router::{
     IntentPort, InterestPort, LinkInfo, Linker, Pattern, PortError, Route, RouteIndex, Selector,
     SelectorIndex,
@@ -226,6 +228,82 @@ fn links(c: &mut Criterion) {
     g.finish();
 }
 
+const BATCH: usize = 1000;
+
+fn pump(from: &mut Session, to: &mut Session, now: Duration) {
+    let mut buf = FrameBuffer::new();
+    from.poll_transmit(now, &mut buf);
+    for f in frames(buf.as_bytes()) {
+        let f = f.expect("well formed");
+        to.handle_frame(now, f.header(), f.payload())
+            .expect("accepted");
+    }
+}
+
+/// Two sessions connected in memory, `a` with one intent declared.
+fn session_pair() -> (Session, Session, dndm_router::session::LocalAlias) {
+    let now = Duration::ZERO;
+    let mut a = Session::new(SessionConfig::new(NodeId([1; 16]), "a"), now);
+    let mut b = Session::new(SessionConfig::new(NodeId([2; 16]), "b"), now);
+    let route = Route::new("robot.Imu", "robot.arm.imu").expect("valid route");
+    let alias = a
+        .declare_intent(&route, 1, Origin::Local)
+        .expect("open")
+        .expect("exported");
+    for _ in 0..2 {
+        pump(&mut a, &mut b, now);
+        pump(&mut b, &mut a, now);
+    }
+    while b.poll_event().is_some() {}
+    (a, b, alias)
+}
+
+/// 1000 data frames of 64 bytes: queued by one session, batched into one
+/// buffer, resolved by the other; the baseline frames and parses the same
+/// bytes with the codec alone (no alias tables, no checks).
+fn session_data(c: &mut Criterion) {
+    let (mut a, mut b, alias) = session_pair();
+    let payload = [7u8; 64];
+    let mut g = c.benchmark_group("session_data_64B");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut buf = FrameBuffer::new();
+    let now = Duration::from_millis(1);
+    g.bench_function("dndm_session", |bench| {
+        bench.iter(|| {
+            buf.clear();
+            for _ in 0..BATCH {
+                a.send_data(now, alias, &payload[..]).expect("open");
+            }
+            a.poll_transmit(now, &mut buf);
+            let mut n = 0;
+            for f in frames(buf.as_bytes()) {
+                let f = f.expect("well formed");
+                if let Ok(Some(_)) = b.handle_frame(now, f.header(), f.payload()) {
+                    n += 1;
+                }
+            }
+            assert_eq!(n, BATCH);
+            black_box(n)
+        })
+    });
+    let mut raw = FrameBuffer::new();
+    g.bench_function("raw_frames", |bench| {
+        bench.iter(|| {
+            raw.clear();
+            for i in 0..BATCH {
+                let h = FrameHeader::data(1).with_seq(i as u64);
+                raw.push_raw(&h, &payload[..]).expect("fits");
+            }
+            let n = frames(raw.as_bytes())
+                .filter(|f| f.as_ref().is_ok_and(|f| f.header().route == 1))
+                .count();
+            assert_eq!(n, BATCH);
+            black_box(n)
+        })
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default().sample_size(10)
 }
@@ -233,6 +311,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = lookup, worst_case, links
+    targets = lookup, worst_case, links, session_data
 }
 criterion_main!(benches);

@@ -12,6 +12,11 @@
 //!   sides. It is generic over [`IntentPort`] / [`InterestPort`], so it knows
 //!   nothing about channels or sockets; [`ChannelIntent`] and
 //!   [`ChannelInterest`] plug in dndm-core channels.
+//! * [`session::Session`]: the sans-IO peer session, the protocol state
+//!   machine of one connection to another node (handshake, declarations,
+//!   numeric route aliases, keep-alive, request correlation, limits).
+//!   Frames and `now` in, frames and events out; the wire protocol is in
+//!   `router/src/session/PROTOCOL.md`.
 //!
 //! # Route rules
 //!
@@ -62,6 +67,7 @@ mod index;
 mod linker;
 mod pattern;
 mod route;
+pub mod session;
 
 pub use index::{RouteIndex, SelectorIndex};
 pub use linker::{

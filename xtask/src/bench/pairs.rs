@@ -154,6 +154,9 @@ pub(crate) const PAIRS: &[Pair] = &[
     // same lookup with an exact route or pattern (bar: <= 10 us a match).
     p("router", "worst_pattern_32_selector_index_10k", "dndm_worst_pattern", "exact_route", Nanos),
     p("router", "worst_pattern_32_route_index_10k", "dndm_worst_pattern", "exact_pattern", Nanos),
+    // A thousand 64-byte data frames through two peer sessions (alias
+    // tables, limits, batching) vs the same framing with the codec alone.
+    p("router",    "session_data_64B",    "dndm_session",   "raw_frames",         Frames),
     // facade/benches/pubsub.rs: the Node API vs the layer below it.
     p("facade",    "pubsub_64B",          "dndm",           "core_channel",       Msgs),
     p("facade",    "publish_no_interest", "dndm",           "core_channel",       Nanos),
