@@ -30,7 +30,8 @@ commands:
                           then a table and target/bench-report.tsv; CRATE is a folder
                           or package name (core or dndm-core, facade or dndm, …)
   demo                    the in-process sensor pipeline, printing live rates
-  fuzz [--time SECS] [TARGET…]  the codec fuzz targets (installs cargo-fuzz when missing)
+  fuzz [--time SECS] [TARGET…]  the fuzz targets of codec and router (installs cargo-fuzz
+                          when missing)
 ";
 
 /// What a failed step reports: which command, and why.
@@ -206,9 +207,13 @@ fn demo() -> Result {
     run(cargo().args(["run", "--release", "--package", "dndm", "--example", "demo"]))
 }
 
+/// The cargo-fuzz crates: each has `fuzz_targets/<target>.rs`, shared checks
+/// in `checks/`, and `regressions/<target>/` replayed by a test of its crate.
+const FUZZ_DIRS: [&str; 2] = ["codec/fuzz", "router/fuzz"];
+
 fn fuzz(args: &[String]) -> Result {
     let mut secs: u64 = 60;
-    let mut targets = Vec::new();
+    let mut wanted = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -218,12 +223,13 @@ fn fuzz(args: &[String]) -> Result {
                     .parse()
                     .map_err(|_| format!("--time takes whole seconds, got `{v}`"))?;
             }
-            t => targets.push(t.to_string()),
+            t => wanted.push(t.to_string()),
         }
     }
-    let fuzz_dir = workspace_root().join("codec/fuzz");
-    if targets.is_empty() {
-        let dir = fuzz_dir.join("fuzz_targets");
+    // Every target, as (fuzz crate folder, target name).
+    let mut all = Vec::new();
+    for folder in FUZZ_DIRS {
+        let dir = workspace_root().join(folder).join("fuzz_targets");
         let entries = std::fs::read_dir(&dir)
             .map_err(|e| format!("cannot list fuzz targets in {}: {e}", dir.display()))?;
         for entry in entries.flatten() {
@@ -231,11 +237,25 @@ fn fuzz(args: &[String]) -> Result {
             if let (Some("rs"), Some(stem)) =
                 (path.extension().and_then(|e| e.to_str()), path.file_stem())
             {
-                targets.push(stem.to_string_lossy().into_owned());
+                all.push((
+                    workspace_root().join(folder),
+                    stem.to_string_lossy().into_owned(),
+                ));
             }
         }
-        targets.sort();
     }
+    all.sort();
+    if let Some(unknown) = wanted.iter().find(|w| !all.iter().any(|(_, t)| t == *w)) {
+        let names: Vec<&str> = all.iter().map(|(_, t)| t.as_str()).collect();
+        return Err(format!(
+            "no fuzz target `{unknown}` (targets: {})",
+            names.join(", ")
+        ));
+    }
+    let targets: Vec<_> = all
+        .into_iter()
+        .filter(|(_, t)| wanted.is_empty() || wanted.contains(t))
+        .collect();
     let have_fuzz = cargo()
         .args(["fuzz", "--version"])
         .output()
@@ -243,7 +263,7 @@ fn fuzz(args: &[String]) -> Result {
     if !have_fuzz {
         run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
     }
-    for target in &targets {
+    for (fuzz_dir, target) in &targets {
         // New inputs go to corpus/ (ignored by git); the checked-in
         // regressions (seeds and past finds) are read as a second corpus.
         let corpus = fuzz_dir.join("corpus").join(target);
@@ -254,7 +274,7 @@ fn fuzz(args: &[String]) -> Result {
         }
         run(cargo()
             .args(["fuzz", "run", "--fuzz-dir"])
-            .arg(&fuzz_dir)
+            .arg(fuzz_dir)
             .arg(target)
             .arg(&corpus)
             .arg(&regressions)
@@ -268,7 +288,7 @@ fn fuzz(args: &[String]) -> Result {
         .map_err(|e| {
             format!(
                 "{e}\n  a crashing input is in {}; copy it into {} so that \
-                 `cargo test -p dndm-codec --test fuzz_corpus` replays it",
+                 the crate's `fuzz_corpus` test replays it",
                 fuzz_dir.join("artifacts").join(target).display(),
                 regressions.display()
             )
