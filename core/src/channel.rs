@@ -12,7 +12,7 @@
 //! Lock order: `source.targets` before `inbox.lanes`; `inbox.sources` is
 //! never held while another lock is taken.
 
-use std::cell::{Ref, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -39,6 +39,14 @@ pub const MAX_CAPACITY: usize = 1 << 24;
 pub enum Policy {
     /// The sender waits for room, at most `timeout` if one is set; a receiver
     /// it gave up on counts as missed in [`SendError::Full`].
+    ///
+    /// With a timeout, a receiver that let one send wait out the whole
+    /// timeout is *stalled* for that sender handle: later sends do not wait
+    /// for it (they count it as missed at once) until its lane has room
+    /// again. A receiver that stops reading therefore costs each sender one
+    /// timeout per stall, not one per message. Without a timeout the sender
+    /// waits as long as it takes (lossless, and a receiver that never reads
+    /// stops the sender).
     Block {
         /// How long one send may wait for this receiver.
         timeout: Option<Duration>,
@@ -346,6 +354,9 @@ impl<T> Inbox<T> {
 struct Target<T> {
     inbox: Arc<Inbox<T>>,
     lane: Arc<Lane<T>>,
+    /// A `Block` timeout ran out on this lane and it has had no room since
+    /// (see [`Policy::Block`]). Private to the sender handle.
+    stalled: Cell<bool>,
 }
 
 impl<T> Target<T> {
@@ -362,6 +373,8 @@ struct SenderCache<T> {
     generation: usize,
     targets: Vec<Target<T>>,
     tag: u64,
+    /// Evictions counted by lanes this handle no longer writes.
+    retired_dropped: u64,
 }
 
 /// The sending half: delivers each message to every attached receiver.
@@ -398,6 +411,7 @@ impl<T> Sender<T> {
                 generation: usize::MAX,
                 targets: Vec::new(),
                 tag: 0,
+                retired_dropped: 0,
             }),
         }
     }
@@ -439,6 +453,14 @@ impl<T> Sender<T> {
     pub fn receiver_stats(&self) -> Vec<Stats> {
         let targets: Vec<Arc<Inbox<T>>> = lock(&self.source.targets).clone();
         targets.iter().map(|inbox| inbox.stats()).collect()
+    }
+
+    /// Messages of this handle that [`Policy::DropOldest`] receivers evicted
+    /// to make room, summed over every lane it wrote (one message evicted
+    /// from two receivers counts twice).
+    pub fn dropped(&self) -> u64 {
+        let cache = self.cache.borrow();
+        cache.retired_dropped + cache.targets.iter().map(|t| t.lane.dropped()).sum::<u64>()
     }
 
     /// Blocks until `done(receiver_count)` holds, for at most `timeout`.
@@ -496,6 +518,7 @@ impl<T> Sender<T> {
                         next.push(Target {
                             inbox: Arc::clone(inbox),
                             lane,
+                            stalled: Cell::new(false),
                         });
                     }
                 }
@@ -503,6 +526,7 @@ impl<T> Sender<T> {
         }
         drop(targets);
         for t in old.into_iter().flatten() {
+            cache.retired_dropped += t.lane.dropped();
             retire(&t);
         }
         cache.targets = next;
@@ -690,16 +714,26 @@ fn push<T>(t: &Target<T>, msg: T, wait: Wait, wake: bool) -> Result<(), T> {
             .try_push(msg)
             .inspect_err(|_| t.lane.count_rejected()),
         Policy::Block { timeout } => match t.lane.try_push(msg) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                t.stalled.set(false);
+                Ok(())
+            }
             Err(msg) => match wait {
                 Wait::Never => Err(msg),
+                // It already made a send wait out its timeout and has had no
+                // room since: do not wait for it again.
+                Wait::Until(_) if t.stalled.get() => Err(msg),
                 Wait::Until(deadline) => {
-                    let policy_deadline = timeout.map(|d| Instant::now() + d);
-                    let deadline = match (deadline, policy_deadline) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
+                    // A timeout too large for the clock means no timeout.
+                    let policy_deadline = timeout.and_then(|d| Instant::now().checked_add(d));
+                    let (deadline, by_policy) = match (deadline, policy_deadline) {
+                        (Some(a), Some(b)) => (Some(a.min(b)), b <= a),
+                        (None, Some(b)) => (Some(b), true),
+                        (a, None) => (a, false),
                     };
-                    push_blocking(t, msg, deadline)
+                    let result = push_blocking(t, msg, deadline);
+                    t.stalled.set(result.is_err() && by_policy);
+                    result
                 }
             },
         },

@@ -55,6 +55,18 @@ pub(crate) enum Item<T> {
 
 /// Per-subscription options: queue capacity (per publisher) and the
 /// backpressure policy (see [`dndm_core::Policy`]).
+///
+/// The defaults fail safe: capacity 64 per publisher and
+/// [`Policy::DropOldest`], so a subscriber that stops reading keeps the
+/// newest 64 messages of each publisher and never slows a publisher or the
+/// other subscribers of its route. Publishers count what it lost
+/// ([`Publisher::dropped`]); the subscriber sees gaps in
+/// [`Sample::seq`] and [`Subscriber::stats`].
+///
+/// Lossless delivery is an explicit choice: [`Policy::BLOCK`] makes every
+/// publisher wait for room in this subscriber, so one that never reads stops
+/// them all; `Policy::Block { timeout: Some(t) }` bounds that to one wait of
+/// `t` per stall (see [`Policy::Block`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubscribeOptions {
     pub(crate) capacity: usize,
@@ -65,13 +77,13 @@ impl Default for SubscribeOptions {
     fn default() -> Self {
         Self {
             capacity: 64,
-            policy: Policy::BLOCK,
+            policy: Policy::DropOldest,
         }
     }
 }
 
 impl SubscribeOptions {
-    /// Capacity 64 per publisher, [`Policy::BLOCK`].
+    /// Capacity 64 per publisher, [`Policy::DropOldest`].
     pub fn new() -> Self {
         Self::default()
     }
@@ -107,7 +119,10 @@ impl PublishOptions {
     }
 
     /// Keep the last `depth` messages; a subscriber that links later first
-    /// receives them, oldest first (transient-local durability).
+    /// receives the newest of them that fit its capacity, oldest first
+    /// (transient-local durability). At most
+    /// [`MAX_CAPACITY`](dndm_core::MAX_CAPACITY); the ring grows as
+    /// messages arrive, up to `depth`.
     pub fn history(mut self, depth: usize) -> Self {
         self.history = depth;
         self
@@ -122,20 +137,38 @@ struct History<T> {
     ring: Mutex<VecDeque<Envelope<T>>>,
 }
 
+impl<T> History<T> {
+    /// Appends `env`, evicting the oldest at `depth`. The ring grows in
+    /// doubling steps and never holds room for more than `depth`.
+    fn push(&self, env: Envelope<T>) {
+        let mut ring = self.ring.lock();
+        if ring.len() == self.depth {
+            ring.pop_front();
+        } else if ring.len() == ring.capacity() {
+            let step = ring.capacity().max(4).min(self.depth - ring.len());
+            ring.reserve_exact(step);
+        }
+        ring.push_back(env);
+    }
+}
+
 pub(crate) struct PubPort<T> {
     weak: WeakSender<Item<T>>,
     history: Option<Arc<History<T>>>,
 }
 
-/// Replays waiting for the subscriber: `(publisher, last replayed seq,
-/// messages)`.
-type Replays<T> = Vec<(u64, u64, Vec<Envelope<T>>)>;
+/// Replays waiting for the subscriber: `(publisher, last seq in its
+/// history, messages)`.
+type Replays<T> = Vec<(u64, u64, VecDeque<Envelope<T>>)>;
 
 pub(crate) struct SubShared<T> {
     /// Publisher id → route, written before the publisher attaches.
     routes: Mutex<Vec<(u64, Route)>>,
     replay: Mutex<Replays<T>>,
     has_replay: AtomicBool,
+    /// The most history messages one publisher replays here: the
+    /// subscriber's capacity.
+    replay_limit: usize,
 }
 
 pub(crate) struct SubPort<T> {
@@ -166,10 +199,18 @@ impl<T: Clone + Send + 'static> IntentPort for PubPort<T> {
         // pushed to the ring later is sent after the attach (so it reaches
         // this subscriber through its lane), and one already in the ring is
         // replayed (and dropped as a duplicate if it also comes by lane).
+        //
+        // The replay is the newest `capacity` messages of the ring, whatever
+        // the subscriber's policy: what a subscriber of that capacity keeps,
+        // and contiguous with the live messages that follow, so the
+        // subscriber sees no gap. Older history is not copied.
         let ring = history.ring.lock();
         if let Some(last) = ring.back() {
+            let n = ring.len().min(sub.shared.replay_limit);
+            let msgs: VecDeque<_> = ring.range(ring.len() - n..).cloned().collect();
             let mut replay = sub.shared.replay.lock();
-            replay.push((link.intent.0, last.seq, ring.iter().cloned().collect()));
+            replay.retain(|(p, _, _)| *p != link.intent.0);
+            replay.push((link.intent.0, last.seq, msgs));
             sub.shared.has_replay.store(true, Ordering::Release);
         }
         let attached = self.weak.attach(&sub.inlet).map_err(|_| PortError::Closed);
@@ -215,6 +256,8 @@ pub struct Publisher<T> {
     tx: Sender<Item<T>>,
     history: Option<Arc<History<T>>>,
     seq: std::cell::Cell<u64>,
+    /// Deliveries that did not happen: subscribers missed by a send.
+    missed: std::cell::Cell<u64>,
     id: u64,
 }
 
@@ -224,12 +267,19 @@ impl<T: Clone + Send + 'static> Publisher<T> {
         route: Route,
         fingerprint: u64,
         opts: PublishOptions,
-    ) -> Result<Self, dndm_router::LinkError> {
+    ) -> Result<Self, crate::PublishError> {
+        if opts.history > dndm_core::MAX_CAPACITY {
+            return Err(crate::PublishError::HistoryTooDeep {
+                route: route.to_string(),
+                depth: opts.history,
+                max: dndm_core::MAX_CAPACITY,
+            });
+        }
         let tx = Sender::new();
         let history = (opts.history > 0).then(|| {
             Arc::new(History {
                 depth: opts.history,
-                ring: Mutex::new(VecDeque::with_capacity(opts.history)),
+                ring: Mutex::new(VecDeque::new()),
             })
         });
         let port = Arc::new(PubPort {
@@ -246,6 +296,7 @@ impl<T: Clone + Send + 'static> Publisher<T> {
             tx,
             history,
             seq: std::cell::Cell::new(0),
+            missed: std::cell::Cell::new(0),
         })
     }
 
@@ -294,12 +345,7 @@ impl<T: Clone + Send + 'static> Publisher<T> {
             msg,
         };
         if let Some(h) = &self.history {
-            let mut ring = h.ring.lock();
-            if ring.len() == h.depth {
-                ring.pop_front();
-            }
-            ring.push_back(env.clone());
-            drop(ring);
+            h.push(env.clone());
             if self.tx.receiver_count() == 0 {
                 return Ok(());
             }
@@ -308,15 +354,18 @@ impl<T: Clone + Send + 'static> Publisher<T> {
             Ok(()) => Ok(()),
             // The last subscriber left between the check and the send.
             Err(dndm_core::SendError::Disconnected(_)) => Ok(()),
-            Err(dndm_core::SendError::Full { msg, missed }) => Err(SendError::Full {
-                msg: match msg {
-                    Item::Msg(e) => e.msg,
-                    // Only `Msg` items are sent here.
-                    Item::Wake => return Ok(()),
-                },
-                missed,
-                route: self.route().to_string(),
-            }),
+            Err(dndm_core::SendError::Full { msg, missed }) => {
+                self.missed.set(self.missed.get() + missed as u64);
+                Err(SendError::Full {
+                    msg: match msg {
+                        Item::Msg(e) => e.msg,
+                        // Only `Msg` items are sent here.
+                        Item::Wake => return Ok(()),
+                    },
+                    missed,
+                    route: self.route().to_string(),
+                })
+            }
             Err(_) => Ok(()),
         }
     }
@@ -358,6 +407,21 @@ impl<T> Publisher<T> {
     /// Messages sent so far (the last sequence number).
     pub fn sent(&self) -> u64 {
         self.seq.get()
+    }
+
+    /// Deliveries of this publisher's messages that were lost, counted per
+    /// subscriber: messages a [`Policy::DropOldest`] subscriber evicted
+    /// unread (the default policy), plus subscribers a send missed
+    /// ([`Policy::Reject`] refusals, `Block` timeouts, `try_send` to a full
+    /// `Block` subscriber; those sends also returned [`SendError::Full`]).
+    pub fn dropped(&self) -> u64 {
+        self.missed.get() + self.tx.dropped()
+    }
+
+    /// The counters of every subscriber linked now, as they see them (what
+    /// they took, dropped, refused and hold from all their publishers).
+    pub fn subscriber_stats(&self) -> Vec<dndm_core::Stats> {
+        self.tx.receiver_stats()
     }
 }
 
@@ -567,6 +631,7 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
             routes: Mutex::new(Vec::new()),
             replay: Mutex::new(Vec::new()),
             has_replay: AtomicBool::new(false),
+            replay_limit: opts.capacity,
         });
         let port = Arc::new(SubPort {
             inlet: rx.inlet(),
@@ -604,22 +669,27 @@ impl<T> Subscriber<T> {
             self.shared.has_replay.store(false, Ordering::Release);
             std::mem::take(&mut *replay)
         };
-        for (publisher, last, msgs) in replays {
+        for (publisher, last, mut msgs) in replays {
             local.dedup.retain(|(p, _)| *p != publisher);
             local.dedup.push((publisher, last));
-            // Live messages of this publisher already queued locally are
-            // newer than its history only if their seq is larger.
-            local
-                .pending
-                .retain(|e| e.publisher != publisher || e.seq > last);
-            let at = local
-                .pending
-                .iter()
-                .position(|e| e.publisher == publisher)
-                .unwrap_or(local.pending.len());
-            for (k, m) in msgs.into_iter().enumerate() {
-                local.pending.insert(at + k, m);
+            // Only per-publisher order matters. Usually nothing of this
+            // publisher is queued locally (its lane opened after the replay
+            // was recorded) and the replay goes to the back. Otherwise its
+            // queued messages newer than the history go behind the replay,
+            // older ones are duplicates: one pass, no inserts.
+            if local.pending.iter().any(|e| e.publisher == publisher) {
+                let queued = std::mem::take(&mut local.pending);
+                let mut newer = VecDeque::new();
+                for e in queued {
+                    if e.publisher != publisher {
+                        local.pending.push_back(e);
+                    } else if e.seq > last {
+                        newer.push_back(e);
+                    }
+                }
+                msgs.append(&mut newer);
             }
+            local.pending.append(&mut msgs);
         }
     }
 
