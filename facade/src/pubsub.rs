@@ -121,8 +121,8 @@ impl PublishOptions {
     /// Keep the last `depth` messages; a subscriber that links later first
     /// receives the newest of them that fit its capacity, oldest first
     /// (transient-local durability). At most
-    /// [`MAX_CAPACITY`](dndm_core::MAX_CAPACITY); the ring grows as
-    /// messages arrive, up to `depth`.
+    /// [`MAX_CAPACITY`](dndm_core::MAX_CAPACITY); the ring of `depth`
+    /// messages is allocated at the first send.
     pub fn history(mut self, depth: usize) -> Self {
         self.history = depth;
         self
@@ -138,15 +138,16 @@ struct History<T> {
 }
 
 impl<T> History<T> {
-    /// Appends `env`, evicting the oldest at `depth`. The ring grows in
-    /// doubling steps and never holds room for more than `depth`.
+    /// Appends `env`, evicting the oldest at `depth`. The ring is allocated
+    /// whole (`depth` envelopes) at the first message, so a publisher that
+    /// never sends costs nothing and one that does never holds more (growing
+    /// in steps would hold two buffers at once while it copies).
     fn push(&self, env: Envelope<T>) {
         let mut ring = self.ring.lock();
         if ring.len() == self.depth {
             ring.pop_front();
-        } else if ring.len() == ring.capacity() {
-            let step = ring.capacity().max(4).min(self.depth - ring.len());
-            ring.reserve_exact(step);
+        } else if ring.capacity() == 0 {
+            ring.reserve_exact(self.depth);
         }
         ring.push_back(env);
     }
@@ -174,6 +175,23 @@ pub(crate) struct SubShared<T> {
 pub(crate) struct SubPort<T> {
     inlet: Inlet<Item<T>>,
     shared: Arc<SubShared<T>>,
+    /// Sends the `Wake` that makes a blocked subscriber look at a new
+    /// replay: one lane for every replay, opened at the first.
+    waker: Mutex<Option<Sender<Item<T>>>>,
+}
+
+impl<T: Clone> SubPort<T> {
+    /// Makes a subscriber blocked in `recv` look at its replay buffer.
+    fn wake(&self) {
+        let mut waker = self.waker.lock();
+        let tx = waker.get_or_insert_with(|| {
+            let tx = Sender::new();
+            let _ = tx.attach(&self.inlet);
+            tx
+        });
+        // Never waits; a full lane already holds a wake.
+        let _ = tx.try_send(Item::Wake);
+    }
 }
 
 impl<T: Clone + Send + 'static> IntentPort for PubPort<T> {
@@ -217,7 +235,7 @@ impl<T: Clone + Send + 'static> IntentPort for PubPort<T> {
         let replayed = !ring.is_empty();
         drop(ring);
         if replayed {
-            wake(&sub.inlet);
+            sub.wake();
         }
         attached.map(|_| ())
     }
@@ -229,7 +247,7 @@ impl<T: Clone + Send + 'static> IntentPort for PubPort<T> {
     }
 }
 
-/// Makes a subscriber blocked in `recv` look at its replay buffer.
+/// Makes a subscriber blocked in `recv` return (stops callback threads).
 fn wake<T: Clone>(inlet: &Inlet<Item<T>>) {
     let tx = Sender::new();
     if tx.attach(inlet).is_ok() {
@@ -577,6 +595,10 @@ impl<T> RunReceiver<T> {
 struct Local<T> {
     /// Replayed history (and live messages queued behind it).
     pending: VecDeque<Envelope<T>>,
+    /// Replayed histories, served before `pending`: each stays the buffer
+    /// the publisher's port filled (at most `capacity` envelopes), so taking
+    /// it in copies nothing.
+    replays: VecDeque<VecDeque<Envelope<T>>>,
     /// Publishers whose replay ended at a sequence number: their lane
     /// messages up to it are duplicates.
     dedup: SmallVec<[(u64, u64); 4]>,
@@ -586,6 +608,20 @@ struct Local<T> {
     /// Publishers finished here (gone, lane drained) whose route entries wait
     /// until nothing of theirs can still be buffered.
     finished: Vec<u64>,
+}
+
+impl<T> Local<T> {
+    /// The next queued envelope: replays first, then live messages held
+    /// behind them.
+    fn next_queued(&mut self) -> Option<Envelope<T>> {
+        while let Some(front) = self.replays.front_mut() {
+            if let Some(e) = front.pop_front() {
+                return Some(e);
+            }
+            self.replays.pop_front();
+        }
+        self.pending.pop_front()
+    }
 }
 
 /// What one step of the receive loop produced.
@@ -636,6 +672,7 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
         let port = Arc::new(SubPort {
             inlet: rx.inlet(),
             shared: Arc::clone(&shared),
+            waker: Mutex::new(None),
         });
         let interest = linker.add_interest(selector, fingerprint, port)?;
         // DropOldest keeps "the latest N" exact only if nothing waits outside
@@ -650,6 +687,7 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
             shared,
             local: RefCell::new(Local {
                 pending: VecDeque::new(),
+                replays: VecDeque::new(),
                 dedup: SmallVec::new(),
                 routes: SmallVec::new(),
                 last: 0,
@@ -674,22 +712,29 @@ impl<T> Subscriber<T> {
             local.dedup.push((publisher, last));
             // Only per-publisher order matters. Usually nothing of this
             // publisher is queued locally (its lane opened after the replay
-            // was recorded) and the replay goes to the back. Otherwise its
-            // queued messages newer than the history go behind the replay,
-            // older ones are duplicates: one pass, no inserts.
-            if local.pending.iter().any(|e| e.publisher == publisher) {
-                let queued = std::mem::take(&mut local.pending);
+            // was recorded) and the replay queues as it is. Otherwise (it
+            // linked again) its queued messages newer than the history go
+            // behind the replay and older ones are dropped: one pass, no
+            // inserts.
+            let queued_here = |e: &Envelope<T>| e.publisher == publisher;
+            if local.pending.iter().any(queued_here)
+                || local.replays.iter().flatten().any(queued_here)
+            {
                 let mut newer = VecDeque::new();
-                for e in queued {
-                    if e.publisher != publisher {
-                        local.pending.push_back(e);
-                    } else if e.seq > last {
-                        newer.push_back(e);
+                let mut split = |queue: &mut VecDeque<Envelope<T>>| {
+                    for e in std::mem::take(queue) {
+                        if e.publisher != publisher {
+                            queue.push_back(e);
+                        } else if e.seq > last {
+                            newer.push_back(e);
+                        }
                     }
-                }
+                };
+                local.replays.iter_mut().for_each(&mut split);
+                split(&mut local.pending);
                 msgs.append(&mut newer);
             }
-            local.pending.append(&mut msgs);
+            local.replays.push_back(msgs);
         }
     }
 
@@ -702,7 +747,7 @@ impl<T> Subscriber<T> {
                 if self.shared.has_replay.load(Ordering::Acquire) {
                     self.absorb(&mut local);
                 }
-                return match local.pending.pop_front() {
+                return match local.next_queued() {
                     Some(e) => self.sample(&mut local, e).map_or(Step::Empty, Step::Sample),
                     None => Step::Woken,
                 };
@@ -720,11 +765,11 @@ impl<T> Subscriber<T> {
             }
             local.dedup.swap_remove(i);
         }
-        let env = if local.pending.is_empty() {
+        let env = if local.pending.is_empty() && local.replays.is_empty() {
             env
         } else {
             local.pending.push_back(env);
-            match local.pending.pop_front() {
+            match local.next_queued() {
                 Some(e) => e,
                 None => return Step::Empty,
             }
@@ -780,6 +825,7 @@ impl<T> Subscriber<T> {
         self.rx.rx.take_retired_tags(&mut local.finished);
         if local.finished.is_empty()
             || !local.pending.is_empty()
+            || !local.replays.is_empty()
             || self.rx.has_buffered()
             || self.shared.has_replay.load(Ordering::Acquire)
         {
@@ -803,7 +849,7 @@ impl<T> Subscriber<T> {
 
     fn pop_pending(&self) -> Option<Sample<T>> {
         let mut local = self.local.borrow_mut();
-        while let Some(env) = local.pending.pop_front() {
+        while let Some(env) = local.next_queued() {
             if let Some(s) = self.sample(&mut local, env) {
                 return Some(s);
             }
