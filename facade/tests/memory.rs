@@ -154,7 +154,11 @@ fn a_node_costs_fixed_bytes_plus_its_handles_and_links() {
     assert_eq!(node.stats().links, PUBS * SUBS);
     m.check(
         "node with 16 publishers, 16 subscribers, 256 links",
-        NODE_FIXED + (PUBS + SUBS) * HANDLE_FIXED + PUBS * SUBS * LINK_FIXED,
+        // Each default (DropOldest) subscriber takes one message at a time.
+        NODE_FIXED
+            + (PUBS + SUBS) * HANDLE_FIXED
+            + PUBS * SUBS * LINK_FIXED
+            + SUBS * slot::<Blob>(),
     );
     drop((pubs, subs, node));
 }
