@@ -59,19 +59,22 @@ static GLOBAL: Counting = Counting;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Serialises the tests and measures the peak above the live bytes at
-/// `start`.
+/// Taken first by every test, held to its end: nothing else allocates
+/// while a test measures.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Measures the peak above the live bytes at `start`.
 struct Meter {
-    _one: MutexGuard<'static, ()>,
     base: isize,
 }
 
 impl Meter {
     fn start() -> Self {
-        let one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let base = LIVE.load(Ordering::Relaxed);
         PEAK.store(base, Ordering::Relaxed);
-        Self { _one: one, base }
+        Self { base }
     }
 
     /// Peak live bytes above the start so far.
@@ -140,6 +143,7 @@ struct Resp {
 
 #[test]
 fn a_node_costs_fixed_bytes_plus_its_handles_and_links() {
+    let _one = one_at_a_time();
     const PUBS: usize = 16;
     const SUBS: usize = 16;
     let m = Meter::start();
@@ -165,6 +169,7 @@ fn a_node_costs_fixed_bytes_plus_its_handles_and_links() {
 
 #[test]
 fn a_history_ring_holds_its_depth_from_the_first_send() {
+    let _one = one_at_a_time();
     const DEPTH: usize = 512;
     let m = Meter::start();
     let node = Node::new("mem");
@@ -184,6 +189,7 @@ fn a_history_ring_holds_its_depth_from_the_first_send() {
 
 #[test]
 fn a_publisher_without_history_costs_fixed_bytes() {
+    let _one = one_at_a_time();
     let m = Meter::start();
     let node = Node::new("mem");
     let p = node.publish::<Blob>("x").unwrap();
@@ -248,6 +254,7 @@ fn subscriber_worst_case(policy: Policy) {
 
 #[test]
 fn a_subscriber_costs_a_lane_and_a_replay_per_publisher() {
+    let _one = one_at_a_time();
     subscriber_worst_case(Policy::DropOldest);
     subscriber_worst_case(Policy::BLOCK);
     subscriber_worst_case(Policy::Reject);
@@ -255,6 +262,7 @@ fn a_subscriber_costs_a_lane_and_a_replay_per_publisher() {
 
 #[test]
 fn request_reply_costs_a_lane_per_concurrent_caller() {
+    let _one = one_at_a_time();
     const CAP: usize = 64;
     const CALLERS: usize = 4;
     let node = Node::builder("mem").server_capacity(CAP).build();
