@@ -12,7 +12,7 @@
 //! Lock order: `source.targets` before `inbox.lanes`; `inbox.sources` is
 //! never held while another lock is taken.
 
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -40,6 +40,14 @@ pub const MAX_CAPACITY: usize = 1 << 24;
 pub enum Policy {
     /// The sender waits for room, at most `timeout` if one is set; a receiver
     /// it gave up on counts as missed in [`SendError::Full`].
+    ///
+    /// With a timeout, a receiver that let one send wait out the whole
+    /// timeout is *stalled* for that sender handle: later sends do not wait
+    /// for it (they count it as missed at once) until its lane has room
+    /// again. A receiver that stops reading therefore costs each sender one
+    /// timeout per stall, not one per message. Without a timeout the sender
+    /// waits as long as it takes (lossless, and a receiver that never reads
+    /// stops the sender).
     Block {
         /// How long one send may wait for this receiver (a timeout too large
         /// to add to the clock, such as `Duration::MAX`, waits without limit).
@@ -345,6 +353,9 @@ impl<T> Inbox<T> {
 struct Target<T> {
     inbox: Arc<Inbox<T>>,
     lane: Arc<Lane<T>>,
+    /// A `Block` timeout ran out on this lane and it has had no room since
+    /// (see [`Policy::Block`]). Private to the sender handle.
+    stalled: Cell<bool>,
 }
 
 impl<T> Target<T> {
@@ -361,6 +372,8 @@ struct SenderCache<T> {
     generation: usize,
     targets: Vec<Target<T>>,
     tag: u64,
+    /// Evictions counted by lanes this handle no longer writes.
+    retired_dropped: u64,
 }
 
 /// The sending half: delivers each message to every attached receiver.
@@ -410,6 +423,7 @@ impl<T> Sender<T> {
                 generation: usize::MAX,
                 targets: Vec::new(),
                 tag: 0,
+                retired_dropped: 0,
             }),
         }
     }
@@ -456,6 +470,19 @@ impl<T> Sender<T> {
     pub fn receiver_stats(&self) -> Vec<Stats> {
         let targets: Vec<Arc<Inbox<T>>> = lock(&self.source.targets).clone();
         targets.iter().map(|inbox| inbox.stats()).collect()
+    }
+
+    /// Messages of this handle that [`Policy::DropOldest`] receivers evicted
+    /// to make room, summed over every lane it wrote (one message evicted
+    /// from two receivers counts twice).
+    ///
+    /// # Panics
+    ///
+    /// When called from `T::clone` or `T::drop` during a send on this same
+    /// handle (see [re-entrancy](Self#re-entrancy)).
+    pub fn dropped(&self) -> u64 {
+        let cache = self.exclusive();
+        cache.retired_dropped + cache.targets.iter().map(|t| t.lane.dropped()).sum::<u64>()
     }
 
     /// Blocks until `done(receiver_count)` holds, for at most `timeout`
@@ -523,6 +550,7 @@ impl<T> Sender<T> {
                         next.push(Target {
                             inbox: Arc::clone(inbox),
                             lane,
+                            stalled: Cell::new(false),
                         });
                     }
                 }
@@ -531,9 +559,10 @@ impl<T> Sender<T> {
         drop(targets);
         // The cache is whole again before any user code runs: dropping a
         // stale lane may drop messages its receiver never took (`T::drop`).
+        let old: Vec<Target<T>> = old.into_iter().flatten().collect();
+        cache.retired_dropped += old.iter().map(|t| t.lane.dropped()).sum::<u64>();
         cache.targets = next;
         cache.generation = generation;
-        let old: Vec<Target<T>> = old.into_iter().flatten().collect();
         for t in &old {
             retire(t);
         }
@@ -751,12 +780,28 @@ fn push<T>(t: &Target<T>, msg: T, wait: Wait, wake: bool) -> Result<(), T> {
             .try_push(msg)
             .inspect_err(|_| t.lane.count_rejected()),
         Policy::Block { timeout } => match t.lane.try_push(msg) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                t.stalled.set(false);
+                Ok(())
+            }
             Err(msg) => match wait {
                 Wait::Never => Err(msg),
+                // It already made a send wait out its timeout and has had no
+                // room since: do not wait for it again.
+                Wait::Until(_) if t.stalled.get() => Err(msg),
                 Wait::Until(deadline) => {
-                    let deadline = deadline.min(Deadline::from_timeout(timeout));
-                    push_blocking(t, msg, deadline)
+                    // A timeout too large for the clock means no timeout.
+                    let by_policy = Deadline::from_timeout(timeout);
+                    // Whether giving up would be the policy's doing, not
+                    // the caller's own (earlier) deadline.
+                    let policy_binds = match (deadline.instant(), by_policy.instant()) {
+                        (_, None) => false,
+                        (None, Some(_)) => true,
+                        (Some(caller), Some(policy)) => policy <= caller,
+                    };
+                    let result = push_blocking(t, msg, deadline.min(by_policy));
+                    t.stalled.set(result.is_err() && policy_binds);
+                    result
                 }
             },
         },

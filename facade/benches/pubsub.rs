@@ -81,8 +81,12 @@ fn pubsub(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let node = Node::new("bench");
+                // Lossless, like the core channel it is compared with.
                 let sub = node
-                    .subscribe_with::<Msg64>("bench.imu", SubscribeOptions::new().capacity(CAP))
+                    .subscribe_with::<Msg64>(
+                        "bench.imu",
+                        SubscribeOptions::new().capacity(CAP).policy(Policy::BLOCK),
+                    )
                     .expect("subscribe");
                 let publ = node.publish::<Msg64>("bench.imu").expect("publish");
                 total += timed(

@@ -14,6 +14,16 @@ pub enum PublishError {
     /// The node is closed.
     #[error("cannot publish: {0}")]
     Link(#[from] LinkError),
+    /// The history depth is above the limit.
+    #[error("cannot publish on {route}: history depth {depth} is above the limit of {max}")]
+    HistoryTooDeep {
+        /// The route.
+        route: String,
+        /// The depth asked for.
+        depth: usize,
+        /// The limit ([`MAX_CAPACITY`](dndm_core::MAX_CAPACITY)).
+        max: usize,
+    },
 }
 
 /// [`Node::subscribe`](crate::Node::subscribe) failed.

@@ -24,6 +24,7 @@ pub(crate) struct Counters {
     pub(crate) handler_panics: AtomicU64,
     pub(crate) callback_panics: AtomicU64,
     pub(crate) late_replies: AtomicU64,
+    pub(crate) abandoned_requests: AtomicU64,
 }
 
 /// A snapshot of a node's counters.
@@ -36,6 +37,9 @@ pub struct NodeStats {
     pub callback_panics: u64,
     /// Replies that arrived after their caller gave up.
     pub late_replies: u64,
+    /// Requests a server skipped because their caller had already given up
+    /// (timed out) when the server reached them: their handler never ran.
+    pub abandoned_requests: u64,
     /// Publishers and clients registered now.
     pub intents: usize,
     /// Subscribers and servers registered now.
@@ -92,8 +96,10 @@ impl NodeBuilder {
         self
     }
 
-    /// Requests a server queues per client before callers wait (default
-    /// 1024).
+    /// Requests a server queues per client sender handle before callers
+    /// wait (default 1024). A client has one handle per caller that sends to
+    /// the server at the same time, so a server queues at most
+    /// `capacity × concurrent callers` requests (see `docs/memory.md`).
     pub fn server_capacity(mut self, capacity: usize) -> Self {
         self.server_capacity = capacity;
         self
@@ -151,6 +157,7 @@ impl Node {
             handler_panics: c.handler_panics.load(Ordering::Relaxed),
             callback_panics: c.callback_panics.load(Ordering::Relaxed),
             late_replies: c.late_replies.load(Ordering::Relaxed),
+            abandoned_requests: c.abandoned_requests.load(Ordering::Relaxed),
             intents: self.inner.topics.intent_count() + self.inner.services.intent_count(),
             interests: self.inner.topics.interest_count() + self.inner.services.interest_count(),
             links: self.inner.topics.link_count() + self.inner.services.link_count(),
@@ -176,12 +183,7 @@ impl Node {
         T: Message + Clone + Send + 'static,
     {
         let route = Route::new(T::TYPE_NAME, path)?;
-        Ok(Publisher::register(
-            &self.inner.topics,
-            route,
-            T::FINGERPRINT,
-            opts,
-        )?)
+        Publisher::register(&self.inner.topics, route, T::FINGERPRINT, opts)
     }
 
     /// Publishes `T` on a hashed (capability) route: only subscribers that
@@ -197,12 +199,7 @@ impl Node {
         T: Message + Clone + Send + 'static,
     {
         let route = Route::hashed(key, T::TYPE_NAME, prefix, path)?;
-        Ok(Publisher::register(
-            &self.inner.topics,
-            route,
-            T::FINGERPRINT,
-            opts,
-        )?)
+        Publisher::register(&self.inner.topics, route, T::FINGERPRINT, opts)
     }
 
     /// Subscribes to `T` on every route `T::TYPE_NAME@pattern` matches

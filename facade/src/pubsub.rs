@@ -59,6 +59,18 @@ pub(crate) enum Item<T> {
 
 /// Per-subscription options: queue capacity (per publisher) and the
 /// backpressure policy (see [`dndm_core::Policy`]).
+///
+/// The defaults fail safe: capacity 64 per publisher and
+/// [`Policy::DropOldest`], so a subscriber that stops reading keeps the
+/// newest 64 messages of each publisher and never slows a publisher or the
+/// other subscribers of its route. Publishers count what it lost
+/// ([`Publisher::dropped`]); the subscriber sees gaps in
+/// [`Sample::seq`] and [`Subscriber::stats`].
+///
+/// Lossless delivery is an explicit choice: [`Policy::BLOCK`] makes every
+/// publisher wait for room in this subscriber, so one that never reads stops
+/// them all; `Policy::Block { timeout: Some(t) }` bounds that to one wait of
+/// `t` per stall (see [`Policy::Block`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubscribeOptions {
     pub(crate) capacity: usize,
@@ -69,13 +81,13 @@ impl Default for SubscribeOptions {
     fn default() -> Self {
         Self {
             capacity: 64,
-            policy: Policy::BLOCK,
+            policy: Policy::DropOldest,
         }
     }
 }
 
 impl SubscribeOptions {
-    /// Capacity 64 per publisher, [`Policy::BLOCK`].
+    /// Capacity 64 per publisher, [`Policy::DropOldest`].
     pub fn new() -> Self {
         Self::default()
     }
@@ -111,7 +123,10 @@ impl PublishOptions {
     }
 
     /// Keep the last `depth` messages; a subscriber that links later first
-    /// receives them, oldest first (transient-local durability).
+    /// receives the newest of them that fit its capacity, oldest first
+    /// (transient-local durability). At most
+    /// [`MAX_CAPACITY`](dndm_core::MAX_CAPACITY); the ring of `depth`
+    /// messages is allocated at the first send.
     pub fn history(mut self, depth: usize) -> Self {
         self.history = depth;
         self
@@ -126,25 +141,61 @@ struct History<T> {
     ring: Mutex<VecDeque<Envelope<T>>>,
 }
 
+impl<T> History<T> {
+    /// Appends `env`, evicting the oldest at `depth`. The ring is allocated
+    /// whole (`depth` envelopes) at the first message, so a publisher that
+    /// never sends costs nothing and one that does never holds more (growing
+    /// in steps would hold two buffers at once while it copies).
+    fn push(&self, env: Envelope<T>) {
+        let mut ring = self.ring.lock();
+        if ring.len() == self.depth {
+            ring.pop_front();
+        } else if ring.capacity() == 0 {
+            ring.reserve_exact(self.depth);
+        }
+        ring.push_back(env);
+    }
+}
+
 pub(crate) struct PubPort<T> {
     weak: WeakSender<Item<T>>,
     history: Option<Arc<History<T>>>,
 }
 
-/// Replays waiting for the subscriber: `(publisher, last replayed seq,
-/// messages)`.
-type Replays<T> = Vec<(u64, u64, Vec<Envelope<T>>)>;
+/// Replays waiting for the subscriber: `(publisher, last seq in its
+/// history, messages)`.
+type Replays<T> = Vec<(u64, u64, VecDeque<Envelope<T>>)>;
 
 pub(crate) struct SubShared<T> {
     /// Publisher id → route, written before the publisher attaches.
     routes: Mutex<Vec<(u64, Route)>>,
     replay: Mutex<Replays<T>>,
     has_replay: AtomicBool,
+    /// The most history messages one publisher replays here: the
+    /// subscriber's capacity.
+    replay_limit: usize,
 }
 
 pub(crate) struct SubPort<T> {
     inlet: Inlet<Item<T>>,
     shared: Arc<SubShared<T>>,
+    /// Sends the `Wake` that makes a blocked subscriber look at a new
+    /// replay: one lane for every replay, opened at the first.
+    waker: Mutex<Option<Sender<Item<T>>>>,
+}
+
+impl<T: Clone> SubPort<T> {
+    /// Makes a subscriber blocked in `recv` look at its replay buffer.
+    fn wake(&self) {
+        let mut waker = self.waker.lock();
+        let tx = waker.get_or_insert_with(|| {
+            let tx = Sender::new();
+            let _ = tx.attach(&self.inlet);
+            tx
+        });
+        // Never waits; a full lane already holds a wake.
+        let _ = tx.try_send(Item::Wake);
+    }
 }
 
 impl<T: Clone + Send + 'static> IntentPort for PubPort<T> {
@@ -170,17 +221,25 @@ impl<T: Clone + Send + 'static> IntentPort for PubPort<T> {
         // pushed to the ring later is sent after the attach (so it reaches
         // this subscriber through its lane), and one already in the ring is
         // replayed (and dropped as a duplicate if it also comes by lane).
+        //
+        // The replay is the newest `capacity` messages of the ring, whatever
+        // the subscriber's policy: what a subscriber of that capacity keeps,
+        // and contiguous with the live messages that follow, so the
+        // subscriber sees no gap. Older history is not copied.
         let ring = history.ring.lock();
         if let Some(last) = ring.back() {
+            let n = ring.len().min(sub.shared.replay_limit);
+            let msgs: VecDeque<_> = ring.range(ring.len() - n..).cloned().collect();
             let mut replay = sub.shared.replay.lock();
-            replay.push((link.intent.0, last.seq, ring.iter().cloned().collect()));
+            replay.retain(|(p, _, _)| *p != link.intent.0);
+            replay.push((link.intent.0, last.seq, msgs));
             sub.shared.has_replay.store(true, Ordering::Release);
         }
         let attached = self.weak.attach(&sub.inlet).map_err(|_| PortError::Closed);
         let replayed = !ring.is_empty();
         drop(ring);
         if replayed {
-            wake(&sub.inlet);
+            sub.wake();
         }
         attached.map(|_| ())
     }
@@ -192,7 +251,7 @@ impl<T: Clone + Send + 'static> IntentPort for PubPort<T> {
     }
 }
 
-/// Makes a subscriber blocked in `recv` look at its replay buffer.
+/// Makes a subscriber blocked in `recv` return (stops callback threads).
 fn wake<T: Clone>(inlet: &Inlet<Item<T>>) {
     let tx = Sender::new();
     if tx.attach(inlet).is_ok() {
@@ -219,6 +278,8 @@ pub struct Publisher<T> {
     tx: Sender<Item<T>>,
     history: Option<Arc<History<T>>>,
     seq: std::cell::Cell<u64>,
+    /// Deliveries that did not happen: subscribers missed by a send.
+    missed: std::cell::Cell<u64>,
     id: u64,
 }
 
@@ -228,12 +289,19 @@ impl<T: Clone + Send + 'static> Publisher<T> {
         route: Route,
         fingerprint: u64,
         opts: PublishOptions,
-    ) -> Result<Self, dndm_router::LinkError> {
+    ) -> Result<Self, crate::PublishError> {
+        if opts.history > dndm_core::MAX_CAPACITY {
+            return Err(crate::PublishError::HistoryTooDeep {
+                route: route.to_string(),
+                depth: opts.history,
+                max: dndm_core::MAX_CAPACITY,
+            });
+        }
         let tx = Sender::new();
         let history = (opts.history > 0).then(|| {
             Arc::new(History {
                 depth: opts.history,
-                ring: Mutex::new(VecDeque::with_capacity(opts.history)),
+                ring: Mutex::new(VecDeque::new()),
             })
         });
         let port = Arc::new(PubPort {
@@ -250,6 +318,7 @@ impl<T: Clone + Send + 'static> Publisher<T> {
             tx,
             history,
             seq: std::cell::Cell::new(0),
+            missed: std::cell::Cell::new(0),
         })
     }
 
@@ -300,12 +369,7 @@ impl<T: Clone + Send + 'static> Publisher<T> {
             msg,
         };
         if let Some(h) = &self.history {
-            let mut ring = h.ring.lock();
-            if ring.len() == h.depth {
-                ring.pop_front();
-            }
-            ring.push_back(env.clone());
-            drop(ring);
+            h.push(env.clone());
             if self.tx.receiver_count() == 0 {
                 return Ok(());
             }
@@ -314,15 +378,18 @@ impl<T: Clone + Send + 'static> Publisher<T> {
             Ok(()) => Ok(()),
             // The last subscriber left between the check and the send.
             Err(dndm_core::SendError::Disconnected(_)) => Ok(()),
-            Err(dndm_core::SendError::Full { msg, missed }) => Err(SendError::Full {
-                msg: match msg {
-                    Item::Msg(e) => e.msg,
-                    // Only `Msg` items are sent here.
-                    Item::Wake => return Ok(()),
-                },
-                missed,
-                route: self.route().to_string(),
-            }),
+            Err(dndm_core::SendError::Full { msg, missed }) => {
+                self.missed.set(self.missed.get() + missed as u64);
+                Err(SendError::Full {
+                    msg: match msg {
+                        Item::Msg(e) => e.msg,
+                        // Only `Msg` items are sent here.
+                        Item::Wake => return Ok(()),
+                    },
+                    missed,
+                    route: self.route().to_string(),
+                })
+            }
             Err(_) => Ok(()),
         }
     }
@@ -365,6 +432,21 @@ impl<T> Publisher<T> {
     /// Messages sent so far (the last sequence number).
     pub fn sent(&self) -> u64 {
         self.seq.get()
+    }
+
+    /// Deliveries of this publisher's messages that were lost, counted per
+    /// subscriber: messages a [`Policy::DropOldest`] subscriber evicted
+    /// unread (the default policy), plus subscribers a send missed
+    /// ([`Policy::Reject`] refusals, `Block` timeouts, `try_send` to a full
+    /// `Block` subscriber; those sends also returned [`SendError::Full`]).
+    pub fn dropped(&self) -> u64 {
+        self.missed.get() + self.tx.dropped()
+    }
+
+    /// The counters of every subscriber linked now, as they see them (what
+    /// they took, dropped, refused and hold from all their publishers).
+    pub fn subscriber_stats(&self) -> Vec<dndm_core::Stats> {
+        self.tx.receiver_stats()
     }
 }
 
@@ -519,6 +601,10 @@ impl<T> RunReceiver<T> {
 struct Local<T> {
     /// Replayed history (and live messages queued behind it).
     pending: VecDeque<Envelope<T>>,
+    /// Replayed histories, served before `pending`: each stays the buffer
+    /// the publisher's port filled (at most `capacity` envelopes), so taking
+    /// it in copies nothing.
+    replays: VecDeque<VecDeque<Envelope<T>>>,
     /// Publishers whose replay ended at a sequence number: their lane
     /// messages up to it are duplicates.
     dedup: SmallVec<[(u64, u64); 4]>,
@@ -528,6 +614,20 @@ struct Local<T> {
     /// Publishers finished here (gone, lane drained) whose route entries wait
     /// until nothing of theirs can still be buffered.
     finished: Vec<u64>,
+}
+
+impl<T> Local<T> {
+    /// The next queued envelope: replays first, then live messages held
+    /// behind them.
+    fn next_queued(&mut self) -> Option<Envelope<T>> {
+        while let Some(front) = self.replays.front_mut() {
+            if let Some(e) = front.pop_front() {
+                return Some(e);
+            }
+            self.replays.pop_front();
+        }
+        self.pending.pop_front()
+    }
 }
 
 /// What one step of the receive loop produced.
@@ -573,10 +673,12 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
             routes: Mutex::new(Vec::new()),
             replay: Mutex::new(Vec::new()),
             has_replay: AtomicBool::new(false),
+            replay_limit: opts.capacity,
         });
         let port = Arc::new(SubPort {
             inlet: rx.inlet(),
             shared: Arc::clone(&shared),
+            waker: Mutex::new(None),
         });
         let interest = linker.add_interest(selector, fingerprint, port)?;
         // DropOldest keeps "the latest N" exact only if nothing waits outside
@@ -591,6 +693,7 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
             shared,
             local: RefCell::new(Local {
                 pending: VecDeque::new(),
+                replays: VecDeque::new(),
                 dedup: SmallVec::new(),
                 routes: SmallVec::new(),
                 last: 0,
@@ -610,22 +713,34 @@ impl<T> Subscriber<T> {
             self.shared.has_replay.store(false, Ordering::Release);
             std::mem::take(&mut *replay)
         };
-        for (publisher, last, msgs) in replays {
+        for (publisher, last, mut msgs) in replays {
             local.dedup.retain(|(p, _)| *p != publisher);
             local.dedup.push((publisher, last));
-            // Live messages of this publisher already queued locally are
-            // newer than its history only if their seq is larger.
-            local
-                .pending
-                .retain(|e| e.publisher != publisher || e.seq > last);
-            let at = local
-                .pending
-                .iter()
-                .position(|e| e.publisher == publisher)
-                .unwrap_or(local.pending.len());
-            for (k, m) in msgs.into_iter().enumerate() {
-                local.pending.insert(at + k, m);
+            // Only per-publisher order matters. Usually nothing of this
+            // publisher is queued locally (its lane opened after the replay
+            // was recorded) and the replay queues as it is. Otherwise (it
+            // linked again) its queued messages newer than the history go
+            // behind the replay and older ones are dropped: one pass, no
+            // inserts.
+            let queued_here = |e: &Envelope<T>| e.publisher == publisher;
+            if local.pending.iter().any(queued_here)
+                || local.replays.iter().flatten().any(queued_here)
+            {
+                let mut newer = VecDeque::new();
+                let mut split = |queue: &mut VecDeque<Envelope<T>>| {
+                    for e in std::mem::take(queue) {
+                        if e.publisher != publisher {
+                            queue.push_back(e);
+                        } else if e.seq > last {
+                            newer.push_back(e);
+                        }
+                    }
+                };
+                local.replays.iter_mut().for_each(&mut split);
+                split(&mut local.pending);
+                msgs.append(&mut newer);
             }
+            local.replays.push_back(msgs);
         }
     }
 
@@ -638,7 +753,7 @@ impl<T> Subscriber<T> {
                 if self.shared.has_replay.load(Ordering::Acquire) {
                     self.absorb(&mut local);
                 }
-                return match local.pending.pop_front() {
+                return match local.next_queued() {
                     Some(e) => self.sample(&mut local, e).map_or(Step::Empty, Step::Sample),
                     None => Step::Woken,
                 };
@@ -656,11 +771,11 @@ impl<T> Subscriber<T> {
             }
             local.dedup.swap_remove(i);
         }
-        let env = if local.pending.is_empty() {
+        let env = if local.pending.is_empty() && local.replays.is_empty() {
             env
         } else {
             local.pending.push_back(env);
-            match local.pending.pop_front() {
+            match local.next_queued() {
                 Some(e) => e,
                 None => return Step::Empty,
             }
@@ -716,6 +831,7 @@ impl<T> Subscriber<T> {
         self.rx.rx.take_retired_tags(&mut local.finished);
         if local.finished.is_empty()
             || !local.pending.is_empty()
+            || !local.replays.is_empty()
             || self.rx.has_buffered()
             || self.shared.has_replay.load(Ordering::Acquire)
         {
@@ -739,7 +855,7 @@ impl<T> Subscriber<T> {
 
     fn pop_pending(&self) -> Option<Sample<T>> {
         let mut local = self.local.borrow_mut();
-        while let Some(env) = local.pending.pop_front() {
+        while let Some(env) = local.next_queued() {
             if let Some(s) = self.sample(&mut local, env) {
                 return Some(s);
             }

@@ -24,46 +24,68 @@ enum Outcome<Resp> {
     Gone,
 }
 
+enum State<Resp> {
+    /// The caller waits.
+    Waiting,
+    Done(Outcome<Resp>),
+    /// The caller timed out: the request must not run.
+    Abandoned,
+}
+
 struct Slot<Resp> {
-    value: Mutex<Option<Outcome<Resp>>>,
+    value: Mutex<State<Resp>>,
     ready: Condvar,
 }
 
 impl<Resp> Slot<Resp> {
     fn new() -> Self {
         Self {
-            value: Mutex::new(None),
+            value: Mutex::new(State::Waiting),
             ready: Condvar::new(),
         }
     }
 
     /// Stores the outcome unless one is there; false if the caller already
-    /// gave up (nobody else holds the slot).
+    /// gave up.
     fn fill(self: &Arc<Self>, outcome: Outcome<Resp>) -> bool {
         let mut v = self.value.lock();
-        if v.is_some() {
-            return true;
+        match *v {
+            State::Waiting => {}
+            State::Done(_) => return true,
+            State::Abandoned => return false,
         }
-        *v = Some(outcome);
+        *v = State::Done(outcome);
         drop(v);
         self.ready.notify_one();
         Arc::strong_count(self) > 1
     }
 
+    /// True when nobody waits for the outcome any more: the caller timed
+    /// out, or let go of the slot without waiting.
+    fn abandoned(self: &Arc<Self>) -> bool {
+        matches!(*self.value.lock(), State::Abandoned) || Arc::strong_count(self) == 1
+    }
+
+    /// Waits for the outcome until `deadline`; on timeout marks the request
+    /// abandoned, so a server that has not started it skips it.
     fn wait(&self, deadline: Deadline) -> Option<Outcome<Resp>> {
         let mut v = self.value.lock();
         loop {
-            if let Some(o) = v.take() {
-                return Some(o);
+            if let State::Done(_) = *v {
+                break;
             }
             match deadline.instant() {
                 None => self.ready.wait(&mut v),
                 Some(at) => {
                     if self.ready.wait_until(&mut v, at).timed_out() {
-                        return v.take();
+                        break;
                     }
                 }
             }
+        }
+        match std::mem::replace(&mut *v, State::Abandoned) {
+            State::Done(o) => Some(o),
+            State::Waiting | State::Abandoned => None,
         }
     }
 }
@@ -109,10 +131,37 @@ impl<Req: Send + 'static, Resp: Send + 'static> InterestPort for ServerPort<Req,
     }
 }
 
-/// The servers a client can reach: one sender (own lanes) per server.
-type ServerLinks<Req, Resp> = Vec<(InterestId, Sender<Request<Req, Resp>>)>;
+/// A client's way to one server.
+///
+/// Sending to a full server queue may wait, and no lock may be held while
+/// waiting (the linker takes the client's server list under its own lock).
+/// A core `Sender` is not `Sync`, so each caller borrows a sender handle of
+/// its own from `idle` (or clones a new one from `origin`), sends with no
+/// lock held, and puts it back. There are at most as many handles, and so
+/// lanes into the server, as callers ever sent to this server at once.
+struct ServerLink<Req, Resp> {
+    id: InterestId,
+    /// Never sends: only cloned (under the lock, which never waits).
+    origin: Mutex<Sender<Request<Req, Resp>>>,
+    idle: Mutex<Vec<Sender<Request<Req, Resp>>>>,
+}
+
+impl<Req, Resp> ServerLink<Req, Resp> {
+    fn take(&self) -> Sender<Request<Req, Resp>> {
+        let idle = self.idle.lock().pop();
+        idle.unwrap_or_else(|| self.origin.lock().clone())
+    }
+
+    fn put_back(&self, tx: Sender<Request<Req, Resp>>) {
+        self.idle.lock().push(tx);
+    }
+}
+
+/// The servers a client can reach.
+type ServerLinks<Req, Resp> = Vec<Arc<ServerLink<Req, Resp>>>;
 
 pub(crate) struct ClientPort<Req, Resp> {
+    /// Held only to read or change the list, never while sending.
     servers: Mutex<ServerLinks<Req, Resp>>,
 }
 
@@ -124,12 +173,17 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> IntentPort for ClientPor
             .ok_or(PortError::Incompatible)?;
         let tx = Sender::new();
         tx.attach(&server.inlet).map_err(|_| PortError::Closed)?;
-        self.servers.lock().push((link.interest, tx));
+        self.servers.lock().push(Arc::new(ServerLink {
+            id: link.interest,
+            origin: Mutex::new(tx),
+            idle: Mutex::new(Vec::new()),
+        }));
         Ok(())
     }
 
     fn disconnect(&self, _: &dyn InterestPort, link: LinkInfo<'_>) {
-        self.servers.lock().retain(|(id, _)| *id != link.interest);
+        // Callers still sending through this link hold it until they are done.
+        self.servers.lock().retain(|s| s.id != link.interest);
     }
 }
 
@@ -194,13 +248,25 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
                 slot: Arc::clone(&slot),
             }),
         };
-        let servers = self.port.servers.lock();
-        if servers.is_empty() {
-            drop(servers);
+        // Snapshot the server, release the list, then send: a send may wait
+        // for room, and the linker needs the list to link or unlink.
+        let server = {
+            let servers = self.port.servers.lock();
+            if servers.is_empty() {
+                None
+            } else {
+                let i =
+                    pick.unwrap_or_else(|| self.rr.fetch_add(1, Ordering::Relaxed)) % servers.len();
+                Some(Arc::clone(&servers[i]))
+            }
+        };
+        let Some(server) = server else {
             return Err(self.no_server());
-        }
-        let i = pick.unwrap_or_else(|| self.rr.fetch_add(1, Ordering::Relaxed)) % servers.len();
-        match servers[i].1.send_timeout(request, timeout) {
+        };
+        let tx = server.take();
+        let sent = tx.send_timeout(request, timeout);
+        server.put_back(tx);
+        match sent {
             Ok(()) => Ok(slot),
             Err(dndm_core::SendError::Full { .. }) => Err(CallError::Busy {
                 route: self.route().to_string(),
@@ -354,6 +420,11 @@ fn serve_loop<Req, Resp, F>(
 {
     while let Ok(request) = rx.recv() {
         let Request { id, req, reply } = request;
+        if reply.slot.abandoned() {
+            // Its caller timed out while it waited in the queue.
+            counters.abandoned_requests.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         let outcome = match catch_unwind(AssertUnwindSafe(|| handler(req))) {
             Ok(resp) => Outcome::Reply(resp),
             Err(payload) => {

@@ -148,7 +148,10 @@ fn late_joiners_racing_a_publisher_see_no_gap_and_no_duplicate() {
             .unwrap();
         let n2 = node.clone();
         let joiner = thread::spawn(move || {
-            let s = n2.subscribe::<Num>("r").unwrap();
+            // Lossless: the publisher waits for this subscriber.
+            let s = n2
+                .subscribe_with::<Num>("r", SubscribeOptions::new().policy(Policy::BLOCK))
+                .unwrap();
             let mut seqs = Vec::new();
             // The loop ends at the last message; the timeout only bounds a
             // broken run, so it is far longer than any scheduling stall.
