@@ -13,7 +13,7 @@ use std::time::Duration;
 /// rounded up to 16) + `max_queued_bytes` (send queue) + a few KiB, so a
 /// transport holds at most `(max_inbound_connections +
 /// max_outbound_connections) × that`; 1 GiB with the defaults
-/// (`transport/MEMORY.md`).
+/// (`docs/memory.md`, section Connection).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
@@ -182,7 +182,7 @@ impl Config {
 
     /// The most bytes one connection can hold in buffers: the receive
     /// buffer at its largest plus the send queue at its limit (a few KiB of
-    /// fixed state come on top; see `transport/MEMORY.md`).
+    /// fixed state come on top; see `docs/memory.md`, section Connection).
     pub fn max_connection_buffer_bytes(&self) -> usize {
         dndm_codec::DecoderConfig::default()
             .with_max_frame_len(self.max_frame_len)

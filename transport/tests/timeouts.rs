@@ -206,7 +206,7 @@ fn outbound_limit_is_separate_from_inbound() {
 
 #[test]
 fn default_memory_bound_per_connection_is_documented() {
-    // transport/MEMORY.md: buffers per connection = receive buffer at its
+    // docs/memory.md (Connection): buffers per connection = receive buffer at its
     // largest (max_frame_len rounded up to 16) + send queue limit.
     let c = Config::default();
     assert_eq!(c.max_frame_len, 4 << 20);
