@@ -6,6 +6,7 @@
 
 mod bench;
 mod layers;
+mod mutants;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,9 @@ commands:
   bench [--quick] [CRATE…] criterion benches, then a table and target/bench-report.tsv
   demo                    the in-process sensor pipeline, printing live rates
   fuzz [--time SECS] [TARGET…]  the codec fuzz targets (installs cargo-fuzz when missing)
+  mutants [--timeout SECS] [--file GLOB]… [CRATE…] [-- ARGS…]
+                          mutation testing per crate (default core codec router; slow,
+                          not in ci; installs cargo-mutants when missing)
 ";
 
 /// What a failed step reports: which command, and why.
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "demo" => demo(),
         "fuzz" => fuzz(rest),
+        "mutants" => mutants::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
