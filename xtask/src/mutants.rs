@@ -29,7 +29,7 @@ use crate::{Result, cargo, layers, target_dir, workspace_root};
 const DEFAULT_CRATES: &[&str] = &["core", "codec", "router"];
 
 /// Seconds one mutant's test run may take when `--timeout` is not given.
-const DEFAULT_TIMEOUT_SECS: u64 = 120;
+const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
 /// The outcome files cargo-mutants writes, one mutant per line.
 const OUTCOMES: [&str; 4] = ["caught", "missed", "unviable", "timeout"];
@@ -81,6 +81,7 @@ pub(crate) fn run(args: &[String]) -> Result {
     let mut rows = Vec::new();
     for (package, folder) in &selected {
         let out = home.join(folder.replace('/', "-"));
+        fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
         let mut cmd = cargo();
         cmd.args(["mutants", "--package", package, "--jobs", "1"])
             .args(["--timeout", &timeout.to_string()])
