@@ -111,7 +111,7 @@ fn capacity_starts_empty_then_follows_the_config() {
         "nothing allocated before bytes arrive"
     );
 
-    decoder.feed(&[b'D']);
+    decoder.feed(b"D");
     assert_eq!(decoder.capacity(), 256);
 
     // A frame larger than the buffer: it doubles, up to the frame limit.
