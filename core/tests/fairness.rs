@@ -1,0 +1,72 @@
+//! A receiver serves its lanes round-robin: with several sender handles
+//! backed up, each receive takes from the next one in turn, so one busy
+//! sender cannot make another wait behind its whole queue.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+
+use dndm_core::{Config, Policy, Receiver, Sender};
+
+/// Messages are (sender index, sequence number).
+fn backed_up(senders: usize, each: u32) -> (Vec<Sender<(usize, u32)>>, Receiver<(usize, u32)>) {
+    let rx = Receiver::new(Config::new(64).policy(Policy::Reject)).unwrap();
+    let inlet = rx.inlet();
+    let txs: Vec<Sender<(usize, u32)>> = (0..senders).map(|_| Sender::new()).collect();
+    for tx in &txs {
+        tx.attach(&inlet).unwrap();
+    }
+    for seq in 0..each {
+        for (s, tx) in txs.iter().enumerate() {
+            tx.try_send((s, seq)).unwrap();
+        }
+    }
+    (txs, rx)
+}
+
+#[test]
+fn each_receive_moves_on_to_the_next_sender() {
+    for senders in 2..=4 {
+        let (_txs, rx) = backed_up(senders, 5);
+        let got: Vec<(usize, u32)> = rx.drain().collect();
+        assert_eq!(got.len(), senders * 5);
+        // Every window of `senders` consecutive receives holds one message of
+        // each sender, and each sender's messages arrive in order.
+        for (round, window) in got.chunks(senders).enumerate() {
+            let mut from: Vec<usize> = window.iter().map(|(s, _)| *s).collect();
+            from.sort_unstable();
+            assert_eq!(
+                from,
+                (0..senders).collect::<Vec<_>>(),
+                "round {round}: {got:?}"
+            );
+            assert!(
+                window.iter().all(|(_, seq)| *seq == round as u32),
+                "{got:?}"
+            );
+        }
+        assert_eq!(rx.stats().received, (senders * 5) as u64);
+    }
+}
+
+#[test]
+fn try_recv_alternates_between_two_busy_senders() {
+    let (_txs, rx) = backed_up(2, 4);
+    let mut last = None;
+    for _ in 0..8 {
+        let (s, _) = rx.try_recv().unwrap();
+        assert_ne!(Some(s), last, "the same sender served twice in a row");
+        last = Some(s);
+    }
+}
+
+#[test]
+fn received_counts_every_message_taken() {
+    let (txs, rx) = backed_up(3, 2);
+    assert_eq!(rx.stats().received, 0);
+    for n in 1..=6u64 {
+        rx.try_recv().unwrap();
+        assert_eq!(rx.stats().received, n);
+        assert_eq!(rx.stats().queued, 6 - n as usize);
+    }
+    drop(txs);
+    assert!(rx.try_recv().is_err());
+    assert_eq!(rx.stats().received, 6);
+}
