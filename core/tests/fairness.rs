@@ -5,11 +5,14 @@
 
 use dndm_core::{Config, Policy, Receiver, Sender};
 
-/// Messages are (sender index, sequence number).
-fn backed_up(senders: usize, each: u32) -> (Vec<Sender<(usize, u32)>>, Receiver<(usize, u32)>) {
+/// A message: (sender index, sequence number).
+type Msg = (usize, u32);
+
+/// `senders` sender handles with `each` messages queued in one receiver.
+fn backed_up(senders: usize, each: u32) -> (Vec<Sender<Msg>>, Receiver<Msg>) {
     let rx = Receiver::new(Config::new(64).policy(Policy::Reject)).unwrap();
     let inlet = rx.inlet();
-    let txs: Vec<Sender<(usize, u32)>> = (0..senders).map(|_| Sender::new()).collect();
+    let txs: Vec<Sender<Msg>> = (0..senders).map(|_| Sender::new()).collect();
     for tx in &txs {
         tx.attach(&inlet).unwrap();
     }
@@ -25,7 +28,7 @@ fn backed_up(senders: usize, each: u32) -> (Vec<Sender<(usize, u32)>>, Receiver<
 fn each_receive_moves_on_to_the_next_sender() {
     for senders in 2..=4 {
         let (_txs, rx) = backed_up(senders, 5);
-        let got: Vec<(usize, u32)> = rx.drain().collect();
+        let got: Vec<Msg> = rx.drain().collect();
         assert_eq!(got.len(), senders * 5);
         // Every window of `senders` consecutive receives holds one message of
         // each sender, and each sender's messages arrive in order.
