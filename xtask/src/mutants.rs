@@ -28,8 +28,10 @@ use crate::{Result, cargo, layers, target_dir, workspace_root};
 /// Crates mutated when none is named: the ones whose tests are held to it.
 const DEFAULT_CRATES: &[&str] = &["core", "codec", "router"];
 
-/// Seconds one mutant's test run may take when `--timeout` is not given.
-const DEFAULT_TIMEOUT_SECS: u64 = 60;
+/// Seconds one mutant's test run may take when `--timeout` is not given:
+/// generous, because a loaded machine slows the counting-allocator and
+/// stress tests several-fold, and only a mutant that hangs waits this long.
+const DEFAULT_TIMEOUT_SECS: u64 = 180;
 
 /// The outcome files cargo-mutants writes, one mutant per line.
 const OUTCOMES: [&str; 4] = ["caught", "missed", "unviable", "timeout"];
