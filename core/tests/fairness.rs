@@ -73,3 +73,41 @@ fn received_counts_every_message_taken() {
     assert!(rx.try_recv().is_err());
     assert_eq!(rx.stats().received, 6);
 }
+
+/// When the lane next in turn is empty, a receive still finds what another
+/// sender queued: uneven senders drain completely without a spurious empty.
+#[test]
+fn a_receive_looks_past_empty_lanes() {
+    for senders in 2..=4 {
+        let rx = Receiver::new(Config::new(16)).unwrap();
+        let inlet = rx.inlet();
+        let txs: Vec<Sender<Msg>> = (0..senders).map(|_| Sender::new()).collect();
+        for tx in &txs {
+            tx.attach(&inlet).unwrap();
+        }
+        // Sender s queues s + 1 messages: the first lanes run dry first.
+        let mut queued = 0;
+        for (s, tx) in txs.iter().enumerate() {
+            for seq in 0..=s as u32 {
+                tx.try_send((s, seq)).unwrap();
+                queued += 1;
+            }
+        }
+        let mut next = vec![0u32; senders];
+        for n in 0..queued {
+            let (s, seq) = rx
+                .try_recv()
+                .unwrap_or_else(|e| panic!("{senders} senders, receive {n}: {e:?}"));
+            assert_eq!(seq, next[s], "per-sender order");
+            next[s] += 1;
+        }
+        assert_eq!(next, (1..=senders as u32).collect::<Vec<_>>());
+        assert!(rx.try_recv().is_err());
+        let mut buf = Vec::new();
+        // The same with a batch after each single receive.
+        for (s, tx) in txs.iter().enumerate() {
+            tx.try_send((s, 0)).unwrap();
+        }
+        assert_eq!(rx.try_recv_batch(&mut buf, senders), Ok(senders));
+    }
+}
