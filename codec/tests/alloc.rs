@@ -8,35 +8,40 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
 use dndm_codec::{BufferPool, DecoderConfig, FrameHeader, Message, StreamDecoder};
 use rkyv::{Archive, Deserialize, Serialize};
 
 thread_local! {
     static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    /// Heap bytes this thread allocated and freed (the test's work stays on
+    /// its thread; the harness's threads allocate on their own).
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    /// The highest `LIVE` since the last [`reset_peak`].
+    static PEAK: Cell<isize> = const { Cell::new(0) };
 }
 
-/// Heap bytes allocated and not yet freed, by every thread.
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-/// The highest `LIVE` since the last [`reset_peak`].
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
 fn grow(bytes: usize) {
-    let live = LIVE.fetch_add(bytes as isize, Ordering::Relaxed) + bytes as isize;
-    PEAK.fetch_max(live, Ordering::Relaxed);
+    let _ = LIVE.try_with(|l| {
+        l.set(l.get() + bytes as isize);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(l.get())));
+    });
 }
 
 fn shrink(bytes: usize) {
-    LIVE.fetch_sub(bytes as isize, Ordering::Relaxed);
+    let _ = LIVE.try_with(|l| l.set(l.get() - bytes as isize));
 }
 
 fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
+    LIVE.with(Cell::get)
+}
+
+fn peak() -> isize {
+    PEAK.with(Cell::get)
 }
 
 fn reset_peak() {
-    PEAK.store(live(), Ordering::Relaxed);
+    PEAK.with(|p| p.set(live()));
 }
 
 struct Counting;
@@ -166,7 +171,7 @@ fn steady_state_allocates_nothing() {
     let receive = (config.initial_capacity.max(round_len) * 3)
         .min(config.max_frame_len.next_multiple_of(16) * 2);
     let bound = POOL_IDLE * buffer + receive;
-    let peak = PEAK.load(Ordering::Relaxed) - start;
+    let peak = peak() - start;
     assert!(
         peak <= bound as isize,
         "live heap peaked {peak} bytes above the start; the configured buffers explain {bound}"

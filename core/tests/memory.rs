@@ -9,16 +9,19 @@
 )]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::cell::Cell;
 
 use dndm_core::{Config, Policy, Receiver, Sender};
 
 struct Counting;
 
-/// Heap bytes allocated and not yet freed.
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-/// The highest `LIVE` since the last [`reset_peak`].
-static PEAK: AtomicIsize = AtomicIsize::new(0);
+thread_local! {
+    /// Heap bytes this thread allocated and not yet freed (the test's work
+    /// stays on its thread; the harness's threads allocate on their own).
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    /// The highest `LIVE` since the last [`reset_peak`].
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
 
 // SAFETY: forwards to the system allocator and only counts bytes.
 unsafe impl GlobalAlloc for Counting {
@@ -28,7 +31,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        shrink(layout.size());
         // SAFETY: same contract as ours.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -36,19 +39,33 @@ unsafe impl GlobalAlloc for Counting {
         // Counted as the new block arriving before the old one leaves,
         // which is the most a reallocation can hold at once.
         grow(new_size);
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        shrink(layout.size());
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 
 fn grow(bytes: usize) {
-    let live = LIVE.fetch_add(bytes as isize, Ordering::Relaxed) + bytes as isize;
-    PEAK.fetch_max(live, Ordering::Relaxed);
+    let _ = LIVE.try_with(|l| {
+        l.set(l.get() + bytes as isize);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(l.get())));
+    });
+}
+
+fn shrink(bytes: usize) {
+    let _ = LIVE.try_with(|l| l.set(l.get() - bytes as isize));
+}
+
+fn peak() -> isize {
+    PEAK.with(Cell::get)
+}
+
+fn live() -> isize {
+    LIVE.with(Cell::get)
 }
 
 fn reset_peak() {
-    PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+    PEAK.with(|p| p.set(live()));
 }
 
 #[global_allocator]
@@ -79,11 +96,11 @@ fn a_million_attach_detach_cycles_leak_nothing() {
     let policies = [Policy::BLOCK, Policy::DropOldest, Policy::Reject];
     // Warm up lazily initialised runtime state before taking the baseline.
     cycles(&policies, 1_000);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     reset_peak();
     cycles(&policies, 1_000_000);
-    let peak = PEAK.load(Ordering::Relaxed) - before;
-    let after = LIVE.load(Ordering::Relaxed);
+    let peak = peak() - before;
+    let after = live();
     // During the run: a leak that is only freed when the channel goes away
     // would grow with the cycles, far beyond what the capacities explain.
     assert!(

@@ -4,22 +4,21 @@
 //!
 //! This binary installs a counting global allocator, so it holds one test.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
-#![allow(
-    clippy::disallowed_types,
-    reason = "the counting allocator uses std atomics, outside the crates' shim"
-)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::cell::Cell;
 
 use dndm_router::{Pattern, Route, RouteIndex, RouteKey, Selector, SelectorIndex};
 
 struct Counting;
 
-/// Heap bytes allocated and not yet freed.
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-/// The highest `LIVE` since the last [`reset_peak`].
-static PEAK: AtomicIsize = AtomicIsize::new(0);
+thread_local! {
+    /// Heap bytes this thread allocated and not yet freed (the test's work
+    /// stays on its thread; the harness's threads allocate on their own).
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    /// The highest `LIVE` since the last [`reset_peak`].
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
 
 // SAFETY: forwards to the system allocator and only counts bytes.
 unsafe impl GlobalAlloc for Counting {
@@ -29,14 +28,14 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        shrink(layout.size());
         // SAFETY: same contract as ours.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // The new block arrives before the old one leaves.
         grow(new_size);
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        shrink(layout.size());
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -46,16 +45,26 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn grow(bytes: usize) {
-    let live = LIVE.fetch_add(bytes as isize, Ordering::Relaxed) + bytes as isize;
-    PEAK.fetch_max(live, Ordering::Relaxed);
+    let _ = LIVE.try_with(|l| {
+        l.set(l.get() + bytes as isize);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(l.get())));
+    });
+}
+
+fn shrink(bytes: usize) {
+    let _ = LIVE.try_with(|l| l.set(l.get() - bytes as isize));
+}
+
+fn peak() -> isize {
+    PEAK.with(Cell::get)
 }
 
 fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
+    LIVE.with(Cell::get)
 }
 
 fn reset_peak() {
-    PEAK.store(live(), Ordering::Relaxed);
+    PEAK.with(|p| p.set(live()));
 }
 
 /// The selectors of one round: every shape of pattern (literals, `*`, `**`,
@@ -133,7 +142,7 @@ fn indexes_return_to_their_empty_footprint() {
     let base = live();
     reset_peak();
     let kept = round(2);
-    let one_round = PEAK.load(Ordering::Relaxed) - base;
+    let one_round = peak() - base;
     assert_eq!(kept, 0, "{kept} bytes kept after removing everything");
 
     reset_peak();
@@ -146,7 +155,7 @@ fn indexes_return_to_their_empty_footprint() {
     }
     // During the run: never more than one round's entries (with room for
     // longer literals in later rounds).
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = peak() - base;
     assert!(
         peak <= one_round * 2,
         "live heap peaked {peak} bytes above the start; one round holds {one_round}"
