@@ -6,6 +6,7 @@
 
 mod bench;
 mod layers;
+mod mutants;
 mod test;
 
 use std::env;
@@ -32,6 +33,9 @@ commands:
   demo                    the in-process sensor pipeline, printing live rates
   fuzz [--time SECS] [TARGET…]  the fuzz targets of codec and router (installs cargo-fuzz
                           when missing)
+  mutants [--timeout SECS] [--file GLOB]… [CRATE…] [-- ARGS…]
+                          mutation testing per crate (default core codec router; slow,
+                          not in ci; installs cargo-mutants when missing)
 ";
 
 /// What a failed step reports: which command, and why.
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "demo" => demo(),
         "fuzz" => fuzz(rest),
+        "mutants" => mutants::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
