@@ -10,9 +10,9 @@
 //! The run is slow (one build and one test run per mutant), so it is not
 //! part of `cargo xtask ci`. It runs one job at a time (`-j 1`), with a
 //! per-mutant timeout, in its own target directory so that it never evicts
-//! normal builds. Shared settings live in `.cargo/mutants.toml`: the slow
-//! stress and soak tests it skips, and the mutants that no test can observe
-//! (each with a written reason).
+//! normal builds. Shared settings live in `.cargo/mutants.toml`: the test
+//! arguments (unit and integration tests, no doctests) and the mutants that
+//! no test can observe (each with a written reason).
 //!
 //! Results land in `<target>/mutants/<folder>/mutants.out/` (`missed.txt`
 //! lists the survivors); the command prints caught, missed, unviable and
