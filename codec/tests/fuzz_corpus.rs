@@ -105,3 +105,25 @@ fn message_check_replays_its_corpus() {
         message::check(&bytes);
     }
 }
+
+/// The decoder fuzz check repairs headers with `__private::header_checksum`:
+/// it must compute the checksum real frames carry, or the repaired half of
+/// the fuzzing never gets past the checksum.
+#[test]
+fn the_repair_checksum_is_the_one_frames_carry() {
+    use dndm_codec::{FrameBuffer, FrameHeader, HEADER_LEN};
+    for (seq, payload) in [
+        (1_u64, &b""[..]),
+        (7, b"ping"),
+        (u64::MAX, &[0xa5; 100][..]),
+    ] {
+        let mut frames = FrameBuffer::new();
+        frames
+            .push_raw(&FrameHeader::control().with_seq(seq), payload)
+            .unwrap();
+        let mut header: [u8; HEADER_LEN] = frames.as_bytes()[..HEADER_LEN].try_into().unwrap();
+        let carried = u32::from_le_bytes(header[12..16].try_into().unwrap());
+        header[12..16].fill(0);
+        assert_eq!(dndm_codec::__private::header_checksum(&header), carried);
+    }
+}
