@@ -9,39 +9,13 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use dndm_codec::{FrameBuffer, FrameHeader};
 use dndm_transport::{
-    Address, CloseReason, Config, ConnectError, Connection, Listener, MioConnection, MioListener,
-    MioTransport, RecvError, Transport,
+    CloseReason, Config, ConnectError, Connection, Listener, MioConnection, MioTransport,
+    RecvError, Transport,
 };
 
-/// How long a test waits for something that should happen in milliseconds.
-const DEADLINE: Duration = Duration::from_secs(10);
-
-fn accept(listener: &mut MioListener) -> MioConnection {
-    let start = Instant::now();
-    loop {
-        if let Some(c) = listener.try_accept().unwrap() {
-            return c;
-        }
-        assert!(start.elapsed() < DEADLINE, "accept timed out");
-        listener.wait_acceptable(Duration::from_millis(10));
-    }
-}
-
-fn tcp_addr(l: &MioListener) -> std::net::SocketAddr {
-    match l.local_addr() {
-        Address::Tcp(a) => *a,
-        other => panic!("{other}"),
-    }
-}
-
-fn one_frame(seq: u64, payload: &[u8]) -> FrameBuffer {
-    let mut fb = FrameBuffer::new();
-    fb.push_raw(&FrameHeader::data(1).with_seq(seq), payload)
-        .unwrap();
-    fb
-}
+mod loopback;
+use loopback::{DEADLINE, accept, one_frame, tcp_addr};
 
 /// Waits (bounded) until `cond` holds.
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
