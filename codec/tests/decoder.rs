@@ -42,6 +42,12 @@ fn run(
             while let Some(frame) = decoder.next_frame()? {
                 assert_eq!(frame.payload().as_ptr() as usize % 16, 0);
                 out.push((*frame.header(), frame.payload().to_vec()));
+                // Every frame takes at least a header's worth of input: more
+                // frames than that means one was handed out twice.
+                assert!(
+                    out.len() <= bytes.len() / dndm_codec::HEADER_LEN,
+                    "more frames than the input holds"
+                );
             }
             assert!(n > 0 || !input.is_empty(), "feed made no progress");
         }

@@ -198,6 +198,9 @@ fn decode_all(bytes: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {
         while let Some(frame) = decoder.next_frame().expect("valid stream") {
             assert_eq!(frame.payload().as_ptr() as usize % 16, 0);
             out.push((*frame.header(), frame.payload().to_vec()));
+            // A frame takes at least a header of input: more means one was
+            // handed out twice.
+            assert!(out.len() <= bytes.len() / dndm_codec::HEADER_LEN);
         }
     }
     out
@@ -337,6 +340,7 @@ fn read_buf_commit_path_and_growth() {
         src = &src[n..];
         while let Some(frame) = decoder.next_frame().unwrap() {
             got.push(frame.header().route);
+            assert!(got.len() <= 16, "more frames than were sent");
             if frame.header().route == 3 {
                 let a = frame.access::<Wrapper<Vec<u8>>>().unwrap();
                 assert_eq!(a.inner.len(), 200_000);
