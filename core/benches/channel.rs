@@ -132,6 +132,36 @@ fn rtrb_pop_batch<T>(rx: &mut rtrb::Consumer<T>, buf: &mut Vec<T>, max: usize) -
     }
 }
 
+/// `iters` rounds of fan-out through four crossbeam queues of `CAP`: one
+/// producer sends `n` shared messages to each (crossbeam has no batch send),
+/// each consumer receives with `consume`.
+fn crossbeam_fanout(
+    iters: u64,
+    n: u64,
+    consume: fn(crossbeam_channel::Receiver<Arc<Msg>>, u64),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..FANOUT)
+            .map(|_| crossbeam_channel::bounded::<Arc<Msg>>(CAP))
+            .unzip();
+        total += run_fanout(
+            move || {
+                for i in 0..n {
+                    let m = Arc::new(Msg::new(i));
+                    for tx in &txs {
+                        let _ = tx.send(Arc::clone(&m));
+                    }
+                }
+            },
+            rxs.into_iter()
+                .map(|rx| Box::new(move || consume(rx, n)) as Job)
+                .collect(),
+        );
+    }
+    total
+}
+
 /// Moves up to `max` messages of a crossbeam channel into `buf`: one
 /// blocking `recv`, then whatever `try_iter` finds queued.
 fn crossbeam_recv_batch<T>(
@@ -435,68 +465,25 @@ fn fanout(c: &mut Criterion) {
     });
     g.bench_function("crossbeam", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let (txs, rxs): (Vec<_>, Vec<_>) = (0..FANOUT)
-                    .map(|_| crossbeam_channel::bounded::<Arc<Msg>>(CAP))
-                    .unzip();
-                total += run_fanout(
-                    move || {
-                        for i in 0..n {
-                            let m = Arc::new(Msg::new(i));
-                            for tx in &txs {
-                                let _ = tx.send(Arc::clone(&m));
-                            }
-                        }
-                    },
-                    rxs.into_iter()
-                        .map(|rx| {
-                            Box::new(move || {
-                                for _ in 0..n {
-                                    black_box(rx.recv().expect("recv"));
-                                }
-                            }) as Job
-                        })
-                        .collect(),
-                );
-            }
-            total
+            crossbeam_fanout(iters, n, |rx, n| {
+                for _ in 0..n {
+                    black_box(rx.recv().expect("recv"));
+                }
+            })
         })
     });
     // Batch baselines for `dndm_batch64`: four queues of CAP, as dndm's four lanes.
     g.bench_function("crossbeam_try_iter", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let (txs, rxs): (Vec<_>, Vec<_>) = (0..FANOUT)
-                    .map(|_| crossbeam_channel::bounded::<Arc<Msg>>(CAP))
-                    .unzip();
-                total += run_fanout(
-                    move || {
-                        // No batch send in crossbeam-channel: one by one.
-                        for i in 0..n {
-                            let m = Arc::new(Msg::new(i));
-                            for tx in &txs {
-                                let _ = tx.send(Arc::clone(&m));
-                            }
-                        }
-                    },
-                    rxs.into_iter()
-                        .map(|rx| {
-                            Box::new(move || {
-                                let mut buf = Vec::with_capacity(RECV_BATCH);
-                                let mut got = 0;
-                                while got < n {
-                                    got += crossbeam_recv_batch(&rx, &mut buf, RECV_BATCH) as u64;
-                                    black_box(&buf);
-                                    buf.clear();
-                                }
-                            }) as Job
-                        })
-                        .collect(),
-                );
-            }
-            total
+            crossbeam_fanout(iters, n, |rx, n| {
+                let mut buf = Vec::with_capacity(RECV_BATCH);
+                let mut got = 0;
+                while got < n {
+                    got += crossbeam_recv_batch(&rx, &mut buf, RECV_BATCH) as u64;
+                    black_box(&buf);
+                    buf.clear();
+                }
+            })
         })
     });
     g.bench_function("rtrb_chunk", |b| {
