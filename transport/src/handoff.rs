@@ -69,6 +69,8 @@ pub struct Outbox {
     written: u64,
     frames: u64,
     full: u64,
+    /// A send was refused as full since [`take_room_wanted`](Outbox::take_room_wanted).
+    room_wanted: bool,
 }
 
 impl Outbox {
@@ -83,6 +85,7 @@ impl Outbox {
             written: 0,
             frames: 0,
             full: 0,
+            room_wanted: false,
         }
     }
 
@@ -109,6 +112,13 @@ impl Outbox {
     /// How many sends were refused as [`Rejected::Full`].
     pub fn full_rejections(&self) -> u64 {
         self.full
+    }
+
+    /// Whether a send was refused as [`Rejected::Full`] since the last
+    /// call (clears the flag): a thread that frees queue room wakes the
+    /// refused sender when this says so.
+    pub fn take_room_wanted(&mut self) -> bool {
+        std::mem::take(&mut self.room_wanted)
     }
 
     /// The queue limit.
@@ -157,6 +167,7 @@ impl Outbox {
         let queued = self.queued();
         if queued + bytes.len() > self.limit {
             self.full += 1;
+            self.room_wanted = true;
             return Err(Rejected::Full {
                 queued,
                 len: bytes.len(),

@@ -33,6 +33,35 @@
 //! * Received frames are handed out in place: payloads sit 16-byte aligned
 //!   in the connection's receive buffer and are read without copying.
 //!
+//! # Readiness: one thread, many connections
+//!
+//! A driver that serves many connections (of any implementations) from one
+//! thread gives each [`Connection`] and [`Listener`] a [`Waker`] with
+//! `set_waker` and parks on a single wake-up source; it needs no thread
+//! and no poller per connection. Once set, the waker is woken, from any
+//! thread and possibly spuriously, whenever a call that found nothing may
+//! now make progress:
+//!
+//! * frames arrived for [`Connection::try_recv`], or the connection closed
+//!   or failed (so `try_recv` returns [`RecvError::Closed`]);
+//! * queued bytes were written after [`SendError::Full`], that is
+//!   [`Connection::queued_bytes`] fell;
+//! * a connection is pending for [`Listener::try_accept`].
+//!
+//! No wake-up is lost: whatever becomes available after the last
+//! `try_recv` / `try_accept` call began is followed by a wake. A call that
+//! returned fewer than `max_frames` frames (or `Ok(None)`) either took
+//! everything available or woke the waker itself for the rest. A call that
+//! returned exactly `max_frames` may have left bytes unread and does not
+//! wake: **keep calling `try_recv` while it returns `max_frames`**.
+//! `set_waker(Some(..))` wakes the new waker once at once (an event that
+//! fired before it was set is then seen by the next call); `None` stops
+//! the wakes. Wakers are woken outside the transport's locks.
+//!
+//! The pattern: note the wake-up source's state, call `try_recv` on every
+//! woken connection until it returns fewer than `max_frames`, then park
+//! until a wake that came after the noted state.
+//!
 //! # Threading model (mio)
 //!
 //! Each [`MioTransport`] starts one I/O thread that owns a `mio::Poll`.
@@ -46,8 +75,14 @@
 //! one write), finishes graceful closes, enforces the linger time and, every
 //! 50 ms, the frame and idle timeouts. The
 //! user ↔ I/O thread hand-off is the sans-IO [`handoff::Handoff`], checked
-//! with loom. [`Connection::wait_readable`] blocks the caller on a private
-//! per-connection poll, so a receiver wakes directly from the kernel.
+//! with loom. The I/O thread also wakes the wakers given to `set_waker`:
+//! on every readable event of a connection, on the closes and timeouts it
+//! enforces, when it wrote queued bytes, and on readable events of
+//! listeners that have a waker (a listener is registered with the I/O
+//! thread by its first `set_waker(Some(..))`). [`Connection::wait_readable`]
+//! blocks the caller on a private per-connection poll, created on the first
+//! wait, so a receiver wakes directly from the kernel; a connection served
+//! only through its waker owns no poller and no extra descriptor.
 //! The I/O thread stops and is joined when the transport and every
 //! listener and connection made from it are dropped.
 //!
@@ -102,7 +137,10 @@ mod net;
 pub mod sim;
 #[cfg(feature = "udp")]
 pub mod udp;
+#[cfg(any(feature = "tcp", feature = "unix"))]
+mod wake;
 
+use std::task::Waker;
 use std::time::Duration;
 
 pub use address::{Address, AddressParseError};
@@ -156,6 +194,11 @@ pub trait Listener {
     /// Blocks until a connection may be pending or `timeout` passes (the
     /// simulated network, whose time is virtual, returns at once).
     fn wait_acceptable(&mut self, timeout: Duration);
+
+    /// Sets (`Some`) or clears (`None`) the waker woken when a connection
+    /// may be pending for [`try_accept`](Self::try_accept); a new waker is
+    /// woken once at once. See the crate docs, "Readiness".
+    fn set_waker(&mut self, waker: Option<Waker>);
 }
 
 /// One bidirectional frame connection.
@@ -184,6 +227,14 @@ pub trait Connection {
         max_frames: usize,
         on_frame: F,
     ) -> Result<usize, RecvError>;
+
+    /// Sets (`Some`) or clears (`None`) the waker woken when
+    /// [`try_recv`](Self::try_recv) may deliver frames or the close, and
+    /// when queued bytes were written (after [`SendError::Full`]); a new
+    /// waker is woken once at once. Keep calling `try_recv` while it
+    /// returns `max_frames`: that return does not promise a wake for bytes
+    /// it left unread. See the crate docs, "Readiness".
+    fn set_waker(&mut self, waker: Option<Waker>);
 
     /// Blocks until bytes may have arrived or `timeout` passes (returns at
     /// once on the simulated network, and whenever the last `try_recv` may

@@ -15,6 +15,7 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 use crate::config::{Counters, enforced};
 use crate::handoff::{Flushed, Handoff, Rejected};
+use crate::wake::WakerSlot;
 use crate::{
     AcceptError, Address, CloseReason, Config, ConnectError, Connection, ConnectionStats,
     ListenError, Listener, RecvError, SendError, Transport, TransportStats,
@@ -159,6 +160,8 @@ struct ConnShared {
     partial: AtomicBool,
     /// The I/O thread closed the connection; the reason is in `handoff`.
     io_closed: AtomicBool,
+    /// The user's waker: woken on arrivals, closes and freed queue room.
+    waker: WakerSlot,
 }
 
 impl Drop for ConnShared {
@@ -176,6 +179,8 @@ struct Driver {
     registry: Registry,
     waker: Waker,
     conns: Mutex<HashMap<usize, Arc<ConnShared>>>,
+    /// Listeners with a waker, registered for readability by token.
+    listeners: Mutex<HashMap<usize, Arc<WakerSlot>>>,
     next_token: AtomicUsize,
     shutdown: AtomicBool,
     counters: Arc<Counters>,
@@ -245,17 +250,27 @@ impl Driver {
             conn.io_closed.store(true, Ordering::Release);
             conn.sock.shutdown(Shutdown::Both);
             lock(&self.conns).remove(&id);
+            conn.waker.wake();
         }
     }
 
     /// Flushes, finishes closes, enforces linger. Runs on the I/O thread.
+    /// Wakes the user's waker when bytes left the queue or the connection
+    /// ended here.
     fn service(&self, id: usize, conn: &ConnShared, now: Instant) {
         conn.handoff.take_attention();
+        let mut progressed = false;
         let remove = conn.handoff.with(|ob| {
             if ob.closed().is_some() {
                 return true;
             }
-            match ob.flush(|b| conn.sock.write(b)) {
+            let before = (ob.written(), ob.queued());
+            let flushed = ob.flush(|b| conn.sock.write(b));
+            progressed = ob.written() != before.0 && before.1 > 0;
+            if progressed {
+                ob.take_room_wanted();
+            }
+            match flushed {
                 Flushed::Drained if ob.is_closing() => {
                     conn.sock.shutdown(Shutdown::Write);
                     ob.fail(CloseReason::Local);
@@ -281,6 +296,9 @@ impl Driver {
         });
         if remove {
             lock(&self.conns).remove(&id);
+        }
+        if progressed || remove {
+            conn.waker.wake();
         }
     }
 
@@ -319,9 +337,18 @@ impl Driver {
                 if let Some(conn) = conn {
                     if event.is_readable() || event.is_read_closed() {
                         self.note_arrival(&conn, now_ns);
+                        conn.waker.wake();
                     }
                     if event.is_writable() || event.is_write_closed() || event.is_error() {
                         self.service(id, &conn, now);
+                    }
+                    if event.is_error() {
+                        conn.waker.wake();
+                    }
+                } else {
+                    let listener = lock(&self.listeners).get(&id).cloned();
+                    if let Some(slot) = listener {
+                        slot.wake();
                     }
                 }
             }
@@ -344,6 +371,7 @@ impl Driver {
             }
         }
         lock(&self.conns).clear();
+        lock(&self.listeners).clear();
     }
 
     fn register(
@@ -369,6 +397,7 @@ impl Driver {
             edges: AtomicU64::new(0),
             partial: AtomicBool::new(false),
             io_closed: AtomicBool::new(false),
+            waker: WakerSlot::default(),
         });
         lock(&self.conns).insert(id, Arc::clone(&shared));
         let fd = shared.sock.fd();
@@ -423,6 +452,7 @@ impl MioTransport {
             registry,
             waker,
             conns: Mutex::new(HashMap::new()),
+            listeners: Mutex::new(HashMap::new()),
             next_token: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             counters: Arc::new(Counters::default()),
@@ -503,6 +533,7 @@ impl Transport for MioTransport {
             local,
             transport: self.clone(),
             poll: None,
+            wake: None,
         })
     }
 
@@ -571,7 +602,19 @@ pub struct MioListener {
     sock: ListenSock,
     local: Address,
     transport: MioTransport,
+    /// Created on the first `wait_acceptable`.
     poll: Option<Poll>,
+    /// Set by the first `set_waker(Some(..))`.
+    wake: Option<ListenWake>,
+}
+
+/// A listener's waker and its registration with the I/O thread.
+#[derive(Debug)]
+struct ListenWake {
+    token: usize,
+    slot: Arc<WakerSlot>,
+    /// Registered with the I/O thread (which wakes `slot` on readiness).
+    watched: bool,
 }
 
 impl Drop for MioListener {
@@ -580,6 +623,11 @@ impl Drop for MioListener {
         reason = "with only the `unix` feature every listener is a Unix one"
     )]
     fn drop(&mut self) {
+        if let Some(w) = self.wake.take().filter(|w| w.watched) {
+            let driver = &self.transport.handle.driver;
+            let _ = driver.registry.deregister(&mut SourceFd(&self.fd()));
+            lock(&driver.listeners).remove(&w.token);
+        }
         #[cfg(feature = "unix")]
         if let ListenSock::Unix(_, path) = &self.sock {
             let _ = std::fs::remove_file(path);
@@ -632,7 +680,12 @@ impl Listener for MioListener {
         for _ in 0..MAX_REJECTS_PER_CALL {
             let (sock, peer) = match self.accept_one() {
                 Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(w) = self.wake.as_ref().filter(|w| !w.watched) {
+                        w.slot.wake();
+                    }
+                    return Ok(None);
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -656,12 +709,46 @@ impl Listener for MioListener {
                 .map(Some)
                 .map_err(err);
         }
+        // Connections may still be pending and no new edge will announce
+        // them: the caller is told to come back.
+        if let Some(w) = &self.wake {
+            w.slot.wake();
+        }
         Ok(None)
     }
 
     fn wait_acceptable(&mut self, timeout: Duration) {
         let fd = self.fd();
         wait_fd(&mut self.poll, fd, timeout);
+    }
+
+    fn set_waker(&mut self, waker: Option<std::task::Waker>) {
+        if self.wake.is_none() {
+            if waker.is_none() {
+                return;
+            }
+            let driver = &self.transport.handle.driver;
+            let token = driver.next_token.fetch_add(1, Ordering::Relaxed);
+            let slot = Arc::new(WakerSlot::default());
+            lock(&driver.listeners).insert(token, Arc::clone(&slot));
+            let watched = driver
+                .registry
+                .register(&mut SourceFd(&self.fd()), Token(token), Interest::READABLE)
+                .is_ok();
+            if !watched {
+                // Unwatched, the slot would never be woken: every empty
+                // `try_accept` wakes it instead (a spin, never a hang).
+                lock(&driver.listeners).remove(&token);
+            }
+            self.wake = Some(ListenWake {
+                token,
+                slot,
+                watched,
+            });
+        }
+        if let Some(w) = &self.wake {
+            w.slot.set(waker);
+        }
     }
 }
 
@@ -896,23 +983,30 @@ impl Connection for MioConnection {
 
     fn try_send(&self, frames: &FrameBuffer) -> Result<(), SendError> {
         let sock = &self.shared.sock;
-        self.shared
-            .handoff
-            .with(|ob| ob.send(frames.as_bytes(), frames.frame_count(), |b| sock.write(b)))
-            .map(|_| ())
-            .map_err(|r| {
-                let peer = self.shared.peer.clone();
-                match r {
-                    Rejected::Full { queued, len, limit } => SendError::Full {
-                        peer,
-                        queued,
-                        len,
-                        limit,
-                    },
-                    Rejected::TooLarge { len, limit } => SendError::TooLarge { peer, len, limit },
-                    Rejected::Closed(reason) => SendError::Closed { peer, reason },
-                }
-            })
+        let (sent, room_freed) = self.shared.handoff.with(|ob| {
+            let queued = ob.queued();
+            let sent = ob.send(frames.as_bytes(), frames.frame_count(), |b| sock.write(b));
+            // Queued bytes went out with this batch: a sender refused as
+            // full (another thread, maybe) may retry.
+            let freed = queued > 0 && matches!(sent, Ok(n) if n > 0) && ob.take_room_wanted();
+            (sent, freed)
+        });
+        if room_freed {
+            self.shared.waker.wake();
+        }
+        sent.map(|_| ()).map_err(|r| {
+            let peer = self.shared.peer.clone();
+            match r {
+                Rejected::Full { queued, len, limit } => SendError::Full {
+                    peer,
+                    queued,
+                    len,
+                    limit,
+                },
+                Rejected::TooLarge { len, limit } => SendError::TooLarge { peer, len, limit },
+                Rejected::Closed(reason) => SendError::Closed { peer, reason },
+            }
+        })
     }
 
     fn try_recv<F: FnMut(Frame<'_>)>(
@@ -925,7 +1019,20 @@ impl Connection for MioConnection {
         if self.recv_closed.is_none() {
             self.track_frame_clock(*result.as_ref().unwrap_or(&0));
         }
+        // A short return that left bytes unread (the per-call read cap) or
+        // a close undelivered gets no new edge from the kernel: wake the
+        // caller's waker so that it comes back.
+        if let Ok(n) = result
+            && n < max_frames
+            && (self.maybe_readable || self.recv_closed.is_some())
+        {
+            self.shared.waker.wake();
+        }
         result
+    }
+
+    fn set_waker(&mut self, waker: Option<std::task::Waker>) {
+        self.shared.waker.set(waker);
     }
 
     fn wait_readable(&mut self, timeout: Duration) {
@@ -945,13 +1052,18 @@ impl Connection for MioConnection {
         // `WouldBlock`, so a writable edge will follow.
         let flush = |shared: &ConnShared| {
             let sock = &shared.sock;
-            shared.handoff.with(|ob| {
+            let (flushed, room_freed) = shared.handoff.with(|ob| {
                 if ob.closed().is_some() {
-                    Flushed::Drained
-                } else {
-                    ob.flush(|b| sock.write(b))
+                    return (Flushed::Drained, false);
                 }
-            })
+                let written = ob.written();
+                let flushed = ob.flush(|b| sock.write(b));
+                (flushed, ob.written() != written && ob.take_room_wanted())
+            });
+            if room_freed {
+                shared.waker.wake();
+            }
+            flushed
         };
         if flush(&self.shared) != Flushed::Blocked {
             return;

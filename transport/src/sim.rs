@@ -13,6 +13,15 @@
 //! named hosts, and abrupt disconnects. Streams stay reliable and ordered
 //! (like TCP): a partition holds their bytes until it heals.
 //!
+//! Wakers (`set_waker`, see the crate docs, "Readiness") are woken when
+//! bytes become readable for a connection (at the send when they are due
+//! at once, else by the [`SimNet::advance`] / [`SimNet::set_now`] /
+//! [`SimNet::heal`] that makes them due), when its peer closes, aborts or
+//! is cut by [`SimNet::disconnect`], when the peer's receive frees room in
+//! its send queue, and, for a listener, when a connection is pending.
+//! Wakers run on the thread that made the change, outside the network's
+//! lock.
+//!
 //! ```
 //! use std::time::Duration;
 //! use dndm_codec::{FrameBuffer, FrameHeader};
@@ -38,6 +47,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::PoisonError;
+use std::task::Waker;
 use std::time::Duration;
 
 use dndm_codec::{Frame, FrameBuffer, StreamDecoder};
@@ -251,12 +261,34 @@ struct Link {
     sent_frames: u64,
     peak: usize,
     full: u64,
+    /// The receiving connection's waker (bytes due, close).
+    reader: Option<Waker>,
+    /// The sending connection's waker (room freed, reset).
+    writer: Option<Waker>,
+}
+
+impl Link {
+    /// Whether a segment becomes due in `(after, upto]`.
+    fn due_in(&self, after: u64, upto: u64) -> bool {
+        self.segments
+            .iter()
+            .take_while(|s| s.due <= upto)
+            .any(|s| s.due > after)
+    }
 }
 
 #[derive(Debug)]
 struct ListenerState {
     host: String,
     backlog: VecDeque<(u64, u64, String)>,
+    waker: Option<Waker>,
+}
+
+/// Wakes every waker in `wakers` (called with the network unlocked).
+fn wake_all(wakers: Vec<Waker>) {
+    for w in wakers {
+        w.wake();
+    }
 }
 
 #[derive(Debug)]
@@ -328,9 +360,22 @@ impl Net {
                 sent_frames: 0,
                 peak: 0,
                 full: 0,
+                reader: None,
+                writer: None,
             },
         );
         id
+    }
+
+    /// The readers to wake after time moved from `before` to `self.now`:
+    /// links where a segment became due and no partition holds it.
+    fn due_readers(&self, before: u64) -> Vec<Waker> {
+        self.links
+            .values()
+            .filter(|l| !l.reset && !self.partitioned(&l.from, &l.to))
+            .filter(|l| l.due_in(before, self.now))
+            .filter_map(|l| l.reader.clone())
+            .collect()
     }
 
     fn gc(&mut self, id: u64) {
@@ -389,15 +434,29 @@ impl SimNet {
     }
 
     /// Moves virtual time forward by `by`.
+    ///
+    /// Wakes the wakers of connections whose bytes became readable.
     pub fn advance(&self, by: Duration) {
-        let mut net = lock(&self.net);
-        net.now = net.now.saturating_add(nanos(by));
+        let wakers = {
+            let mut net = lock(&self.net);
+            let before = net.now;
+            net.now = net.now.saturating_add(nanos(by));
+            net.due_readers(before)
+        };
+        wake_all(wakers);
     }
 
     /// Sets virtual time to `now` (never backwards).
+    ///
+    /// Wakes the wakers of connections whose bytes became readable.
     pub fn set_now(&self, now: Duration) {
-        let mut net = lock(&self.net);
-        net.now = net.now.max(nanos(now));
+        let wakers = {
+            let mut net = lock(&self.net);
+            let before = net.now;
+            net.now = net.now.max(nanos(now));
+            net.due_readers(before)
+        };
+        wake_all(wakers);
     }
 
     /// Replaces the fault settings.
@@ -427,6 +486,15 @@ impl SimNet {
             a: a.to_owned(),
             b: b.to_owned(),
         });
+        // Bytes the partition held are readable now.
+        let wakers: Vec<Waker> = net
+            .links
+            .values()
+            .filter(|l| pair(&l.from, &l.to) == pair(a, b) && l.due_in(0, at))
+            .filter_map(|l| l.reader.clone())
+            .collect();
+        drop(net);
+        wake_all(wakers);
     }
 
     /// Abruptly cuts every connection between hosts `a` and `b`: both
@@ -434,11 +502,13 @@ impl SimNet {
     pub fn disconnect(&self, a: &str, b: &str) {
         let mut net = lock(&self.net);
         let at = net.now;
+        let mut wakers = Vec::new();
         for link in net.links.values_mut() {
             if pair(&link.from, &link.to) == pair(a, b) {
                 link.reset = true;
                 link.segments.clear();
                 link.in_flight = 0;
+                wakers.extend(link.reader.iter().chain(&link.writer).cloned());
             }
         }
         net.trace.push(TraceEvent::Disconnect {
@@ -446,6 +516,8 @@ impl SimNet {
             a: a.to_owned(),
             b: b.to_owned(),
         });
+        drop(net);
+        wake_all(wakers);
     }
 
     /// Everything that happened so far.
@@ -532,6 +604,7 @@ impl Transport for SimTransport {
             ListenerState {
                 host: self.host.clone(),
                 backlog: VecDeque::new(),
+                waker: None,
             },
         );
         Ok(SimListener {
@@ -553,7 +626,7 @@ impl Transport for SimTransport {
                 limit: self.config.max_outbound_connections,
             });
         }
-        let (tx, rx) = {
+        let (tx, rx, waker) = {
             let mut net = lock(&self.net.net);
             let Some(server_host) = net.listeners.get(name).map(|l| l.host.clone()) else {
                 return Err(ConnectError::Refused { addr: addr.clone() });
@@ -570,11 +643,16 @@ impl Transport for SimTransport {
                 to: name.clone(),
                 link: tx,
             });
+            let mut waker = None;
             if let Some(l) = net.listeners.get_mut(name) {
                 l.backlog.push_back((rx, tx, self.host.clone()));
+                waker = l.waker.clone();
             }
-            (tx, rx)
+            (tx, rx, waker)
         };
+        if let Some(w) = waker {
+            w.wake();
+        }
         Ok(self.conn(tx, rx, addr.clone(), true))
     }
 
@@ -595,11 +673,13 @@ pub struct SimListener {
 impl Drop for SimListener {
     fn drop(&mut self) {
         let mut net = lock(&self.transport.net.net);
+        let mut wakers = Vec::new();
         if let Some(l) = net.listeners.remove(&self.name) {
             for (tx, rx, _) in l.backlog {
                 for id in [tx, rx] {
                     if let Some(link) = net.links.get_mut(&id) {
                         link.reset = true;
+                        wakers.extend(link.reader.iter().chain(&link.writer).cloned());
                     }
                 }
                 if let Some(link) = net.links.get_mut(&tx) {
@@ -612,6 +692,8 @@ impl Drop for SimListener {
                 net.gc(rx);
             }
         }
+        drop(net);
+        wake_all(wakers);
     }
 }
 
@@ -637,6 +719,18 @@ impl Listener for SimListener {
     }
 
     fn wait_acceptable(&mut self, _timeout: Duration) {}
+
+    fn set_waker(&mut self, waker: Option<Waker>) {
+        let now = waker.clone();
+        let old = lock(&self.transport.net.net)
+            .listeners
+            .get_mut(&self.name)
+            .map(|l| std::mem::replace(&mut l.waker, waker));
+        drop(old);
+        if let Some(w) = now {
+            w.wake();
+        }
+    }
 }
 
 /// One simulated stream connection.
@@ -659,6 +753,17 @@ impl SimConnection {
     /// Moves due bytes from the link into the decoder. Returns the bytes
     /// moved, or the close reason once the link is finished.
     fn pull(&mut self) -> Result<usize, CloseReason> {
+        let mut room_freed = None;
+        let pulled = self.pull_locked(&mut room_freed);
+        if let Some(w) = room_freed {
+            w.wake();
+        }
+        pulled
+    }
+
+    /// [`pull`](Self::pull) under the network's lock; sets `room_freed` to
+    /// the sender's waker when bytes left its queue.
+    fn pull_locked(&mut self, room_freed: &mut Option<Waker>) -> Result<usize, CloseReason> {
         let mut net = lock(&self.net.net);
         let now = net.now;
         let held = match net.links.get(&self.rx) {
@@ -683,6 +788,9 @@ impl SimConnection {
             link.segments.pop_front();
         }
         link.in_flight -= moved;
+        if moved > 0 {
+            room_freed.clone_from(&link.writer);
+        }
         let finished = link.fin && link.segments.is_empty();
         if moved > 0 {
             net.trace.push(TraceEvent::Deliver {
@@ -709,10 +817,13 @@ impl SimConnection {
         let mut net = lock(&self.net.net);
         let at = net.now;
         let mut changed = false;
+        let mut wakers = Vec::new();
         if let Some(l) = net.links.get_mut(&self.tx)
             && !l.sender_gone
         {
             l.sender_gone = true;
+            l.writer = None;
+            wakers.extend(l.reader.clone());
             changed = true;
             if graceful {
                 l.fin = true;
@@ -722,8 +833,13 @@ impl SimConnection {
                 l.in_flight = 0;
             }
         }
-        if let Some(l) = net.links.get_mut(&self.rx) {
+        if let Some(l) = net.links.get_mut(&self.rx)
+            && !l.receiver_gone
+        {
             l.receiver_gone = true;
+            l.reader = None;
+            // The peer's sends now fail.
+            wakers.extend(l.writer.clone());
         }
         if changed {
             net.trace.push(TraceEvent::Close {
@@ -734,6 +850,8 @@ impl SimConnection {
         }
         net.gc(self.tx);
         net.gc(self.rx);
+        drop(net);
+        wake_all(wakers);
     }
 }
 
@@ -809,12 +927,21 @@ impl Connection for SimConnection {
             bytes: frames.as_bytes().to_vec(),
             taken: 0,
         });
+        let reader = (due <= now).then(|| link.reader.clone()).flatten();
         net.trace.push(TraceEvent::Send {
             at: now,
             link: self.tx,
             len,
             due,
         });
+        let held = net
+            .links
+            .get(&self.tx)
+            .is_some_and(|l| net.partitioned(&l.from, &l.to));
+        drop(net);
+        if let Some(w) = reader.filter(|_| !held) {
+            w.wake();
+        }
         Ok(())
     }
 
@@ -855,6 +982,26 @@ impl Connection for SimConnection {
                 Ok(n) => self.stats.bytes_received += n as u64,
                 Err(reason) => self.recv_closed = Some(reason),
             }
+        }
+    }
+
+    fn set_waker(&mut self, waker: Option<Waker>) {
+        let now = waker.clone();
+        let old = {
+            let mut net = lock(&self.net.net);
+            let reader = net
+                .links
+                .get_mut(&self.rx)
+                .map(|l| std::mem::replace(&mut l.reader, waker.clone()));
+            let writer = net
+                .links
+                .get_mut(&self.tx)
+                .map(|l| std::mem::replace(&mut l.writer, waker));
+            (reader, writer)
+        };
+        drop(old);
+        if let Some(w) = now {
+            w.wake();
         }
     }
 

@@ -6,9 +6,12 @@
     reason = "test helpers panic on failure by design"
 )]
 
+use std::sync::Arc;
+use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use dndm_codec::{FrameBuffer, FrameHeader, HEADER_LEN, PAYLOAD_ALIGN};
+use dndm_core::sync::{Condvar, Mutex};
 use dndm_transport::{
     Address, CloseReason, Config, Connection, Listener, RecvError, SendError, Transport,
 };
@@ -312,6 +315,316 @@ pub(crate) fn backpressure<F: Fixture>() {
     let _ = recv_n(&f, &mut server, 8);
 }
 
+/// A waker that counts its wake-ups; tests wait for the count to pass a
+/// value they noted, within [`DEADLINE`].
+#[derive(Default)]
+pub(crate) struct Counter {
+    count: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Wake for Counter {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        *self.count.lock().unwrap() += 1;
+        self.changed.notify_all();
+    }
+}
+
+impl Counter {
+    pub(crate) fn new() -> (Arc<Self>, Waker) {
+        let c = Arc::new(Self::default());
+        let w = Waker::from(Arc::clone(&c));
+        (c, w)
+    }
+
+    /// Wake-ups so far.
+    pub(crate) fn count(&self) -> u64 {
+        *self.count.lock().unwrap()
+    }
+
+    /// Lets time pass until a wake-up after `seen` (the count noted before
+    /// the calls that found nothing); panics after [`DEADLINE`].
+    pub(crate) fn wait_past<F: Fixture>(&self, f: &F, seen: u64) {
+        let start = Instant::now();
+        loop {
+            if self.count() > seen {
+                return;
+            }
+            f.settle();
+            let guard = self.count.lock().unwrap();
+            if *guard > seen {
+                return;
+            }
+            assert!(start.elapsed() < DEADLINE, "no wake-up");
+            let _ = self
+                .changed
+                .wait_timeout(guard, Duration::from_millis(5))
+                .unwrap();
+        }
+    }
+}
+
+/// Receives on `conn` until it delivered `n` frames or reported closed,
+/// waiting only on `counter` (the connection's waker): never on
+/// `wait_readable`. Returns the frames' sequence numbers and the close.
+fn recv_by_waker<F: Fixture>(
+    f: &F,
+    conn: &mut Conn<F>,
+    counter: &Counter,
+    n: usize,
+) -> (Vec<u64>, Option<CloseReason>) {
+    let mut got = Vec::new();
+    let start = Instant::now();
+    while got.len() < n {
+        assert!(start.elapsed() < DEADLINE, "recv timed out");
+        let seen = counter.count();
+        // Keep calling while a call fills its quota (it may leave bytes).
+        loop {
+            match conn.try_recv(1, |fr| got.push(fr.header().seq)) {
+                Ok(1) => {}
+                Ok(_) => break,
+                Err(RecvError::Closed { reason, .. }) => return (got, Some(reason)),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        if got.len() < n {
+            counter.wait_past(f, seen);
+        }
+    }
+    (got, None)
+}
+
+fn one_frame(seq: u64, len: usize) -> FrameBuffer {
+    let mut batch = FrameBuffer::new();
+    batch
+        .push_raw(&FrameHeader::data(1).with_seq(seq), &payload(seq, len))
+        .unwrap();
+    batch
+}
+
+/// A connection's waker is woken at once when set, after the peer sends,
+/// and after the peer closes; frames and the close are then delivered.
+pub(crate) fn waker_recv_and_close<F: Fixture>() {
+    let f = F::new(Config::default());
+    let (mut client, mut server, _l) = pair(&f);
+    let (counter, waker) = Counter::new();
+    server.set_waker(Some(waker));
+    assert!(counter.count() >= 1, "a new waker is woken at once");
+    assert_eq!(server.try_recv(16, |_| {}).unwrap(), 0);
+    let seen = counter.count();
+    client.try_send(&one_frame(1, 100)).unwrap();
+    counter.wait_past(&f, seen);
+    assert_eq!(recv_by_waker(&f, &mut server, &counter, 1), (vec![1], None));
+    // Several sends, one receive loop.
+    for seq in 2..=50 {
+        client.try_send(&one_frame(seq, seq as usize * 40)).unwrap();
+    }
+    let (got, closed) = recv_by_waker(&f, &mut server, &counter, 49);
+    assert_eq!(got, (2..=50).collect::<Vec<_>>());
+    assert_eq!(closed, None);
+    // The peer's close wakes too, and is then reported.
+    assert_eq!(server.try_recv(16, |_| {}).unwrap(), 0);
+    let seen = counter.count();
+    client.close();
+    counter.wait_past(&f, seen);
+    let (got, closed) = recv_by_waker(&f, &mut server, &counter, usize::MAX);
+    assert!(got.is_empty());
+    assert_eq!(closed, Some(CloseReason::ClosedByPeer));
+    // Cleared: no more wake-ups from this connection's events.
+    server.set_waker(None);
+}
+
+/// A listener's waker is woken when a connection is pending.
+pub(crate) fn waker_accept<F: Fixture>() {
+    let f = F::new(Config::default());
+    let mut listener = f.server().listen(&f.addr()).expect("listen");
+    let (counter, waker) = Counter::new();
+    listener.set_waker(Some(waker));
+    assert!(counter.count() >= 1, "a new waker is woken at once");
+    assert!(listener.try_accept().unwrap().is_none());
+    let mut clients = Vec::new();
+    for round in 0..3 {
+        let seen = counter.count();
+        clients.push(f.client().connect(listener.local_addr()).unwrap());
+        counter.wait_past(&f, seen);
+        let start = Instant::now();
+        let _server = loop {
+            let seen = counter.count();
+            if let Some(c) = listener.try_accept().unwrap() {
+                break c;
+            }
+            assert!(start.elapsed() < DEADLINE, "accept {round} timed out");
+            counter.wait_past(&f, seen);
+        };
+    }
+}
+
+/// A sender refused as full is woken once the peer drained its queue.
+pub(crate) fn waker_room<F: Fixture>() {
+    let limit = 64 << 10;
+    let f = F::new(Config::default().with_max_queued_bytes(limit));
+    let (client, mut server, _l) = pair(&f);
+    let mut client = client;
+    let (counter, waker) = Counter::new();
+    client.set_waker(Some(waker));
+    let batch = one_frame(1, 4000);
+    let mut sent = 0;
+    let seen = loop {
+        // Note the count before the send that may be refused.
+        let seen = counter.count();
+        match client.try_send(&batch) {
+            Ok(()) => sent += 1,
+            Err(SendError::Full { .. }) => break seen,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(sent < 100_000, "never saw backpressure");
+    };
+    let _ = recv_n(&f, &mut server, sent);
+    counter.wait_past(&f, seen);
+    let start = Instant::now();
+    loop {
+        let seen = counter.count();
+        match client.try_send(&batch) {
+            Ok(()) => break,
+            Err(SendError::Full { .. }) => {
+                assert!(start.elapsed() < DEADLINE, "room never came back");
+                counter.wait_past(&f, seen);
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(recv_n(&f, &mut server, 1).len(), 1);
+}
+
+/// Connections served by one thread, what each delivered, which closed.
+struct Served<'a, C> {
+    conns: &'a mut [C],
+    got: &'a mut [Vec<u64>],
+    closed: &'a mut [bool],
+}
+
+impl<C: Connection> Served<'_, C> {
+    /// The serving loop: note the waker's count, drain every connection
+    /// (calling again while a call fills its quota), park until a wake-up;
+    /// until `done`.
+    fn serve<F: Fixture>(
+        &mut self,
+        f: &F,
+        counter: &Counter,
+        done: impl Fn(&[Vec<u64>], &[bool]) -> bool,
+    ) {
+        let start = Instant::now();
+        loop {
+            let seen = counter.count();
+            for (i, conn) in self.conns.iter_mut().enumerate() {
+                let got = &mut self.got[i];
+                while !self.closed[i] {
+                    match conn.try_recv(2, |fr| got.push(fr.header().seq)) {
+                        Ok(2) => {}
+                        Ok(_) => break,
+                        Err(RecvError::Closed { reason, .. }) => {
+                            assert_eq!(reason, CloseReason::ClosedByPeer);
+                            self.closed[i] = true;
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            if done(self.got, self.closed) {
+                return;
+            }
+            assert!(start.elapsed() < DEADLINE, "serving timed out");
+            counter.wait_past(f, seen);
+        }
+    }
+}
+
+/// One thread serves several connections with one shared waker and no
+/// `wait_readable`: rounds of frames on every connection, then closes.
+pub(crate) fn one_thread_many_connections<F: Fixture>()
+where
+    Conn<F>: Send,
+{
+    const CONNS: usize = 4;
+    const ROUNDS: u64 = 20;
+    let f = F::new(Config::default());
+    let mut listener = f.server().listen(&f.addr()).expect("listen");
+    let (counter, waker) = Counter::new();
+    listener.set_waker(Some(waker.clone()));
+    let mut clients: Vec<Conn<F>> = (0..CONNS)
+        .map(|_| f.client().connect(listener.local_addr()).unwrap())
+        .collect();
+    let mut servers: Vec<Conn<F>> = Vec::new();
+    let start = Instant::now();
+    while servers.len() < CONNS {
+        let seen = counter.count();
+        while let Some(mut c) = listener.try_accept().unwrap() {
+            c.set_waker(Some(waker.clone()));
+            servers.push(c);
+        }
+        if servers.len() < CONNS {
+            assert!(start.elapsed() < DEADLINE, "accept timed out");
+            counter.wait_past(&f, seen);
+        }
+    }
+    let mut got: Vec<Vec<u64>> = vec![Vec::new(); CONNS];
+    let mut closed = vec![false; CONNS];
+    // The clients send from another thread, each round after the server
+    // acknowledged the last one, so the server parks before most sends.
+    let (ack, acks) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let pause = || std::thread::sleep(Duration::from_millis(1));
+            for round in 1..=ROUNDS {
+                if round > 1 {
+                    acks.recv_timeout(DEADLINE).expect("no ack");
+                }
+                pause();
+                for (i, c) in clients.iter().enumerate() {
+                    // Uneven batches: connection i sends i + 1 frames per round.
+                    for _ in 0..=i {
+                        c.try_send(&one_frame(round, 64 + i * 500)).unwrap();
+                    }
+                }
+            }
+            acks.recv_timeout(DEADLINE).expect("no ack");
+            pause();
+            for c in &mut clients {
+                c.close();
+            }
+        });
+        for round in 1..=ROUNDS {
+            let mut served = Served {
+                conns: &mut servers,
+                got: &mut got,
+                closed: &mut closed,
+            };
+            served.serve(&f, &counter, |got, _| {
+                got.iter()
+                    .enumerate()
+                    .all(|(i, g)| g.len() == round as usize * (i + 1))
+            });
+            ack.send(()).unwrap();
+        }
+        let mut served = Served {
+            conns: &mut servers,
+            got: &mut got,
+            closed: &mut closed,
+        };
+        served.serve(&f, &counter, |_, closed| closed.iter().all(|c| *c));
+    });
+    for (i, g) in got.iter().enumerate() {
+        let want: Vec<u64> = (1..=ROUNDS)
+            .flat_map(|r| std::iter::repeat_n(r, i + 1))
+            .collect();
+        assert_eq!(*g, want);
+    }
+}
+
 /// Instantiates the suite for one fixture.
 #[macro_export]
 macro_rules! conformance {
@@ -332,6 +645,22 @@ macro_rules! conformance {
             #[test]
             fn backpressure() {
                 $crate::common::backpressure::<$fixture>();
+            }
+            #[test]
+            fn waker_recv_and_close() {
+                $crate::common::waker_recv_and_close::<$fixture>();
+            }
+            #[test]
+            fn waker_accept() {
+                $crate::common::waker_accept::<$fixture>();
+            }
+            #[test]
+            fn waker_room() {
+                $crate::common::waker_room::<$fixture>();
+            }
+            #[test]
+            fn one_thread_many_connections() {
+                $crate::common::one_thread_many_connections::<$fixture>();
             }
         }
     };
