@@ -1451,3 +1451,50 @@ impl<T> fmt::Debug for Inlet<T> {
             .finish()
     }
 }
+
+// ---------------------------------------------------------------------------
+// PollReceiver
+
+/// A receiver for a hand-written event loop that serves many receivers from
+/// one thread: [`poll_recv`](Self::poll_recv) keeps its waker registration
+/// between polls (a [`RecvFuture`] would be made and dropped each time),
+/// so the loop's waker fires at the next message after a `Pending`.
+#[derive(Debug)]
+pub struct PollReceiver<T> {
+    rx: Receiver<T>,
+    key: Option<WaitKey>,
+}
+
+impl<T> PollReceiver<T> {
+    /// Wraps `rx`.
+    pub fn new(rx: Receiver<T>) -> Self {
+        Self { rx, key: None }
+    }
+
+    /// The receiver.
+    pub fn get_ref(&self) -> &Receiver<T> {
+        &self.rx
+    }
+
+    /// The next message, or `Pending` with `cx`'s waker registered to be
+    /// woken when one may have arrived (or every sender left).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
+        let mut fut = RecvFuture {
+            rx: &self.rx,
+            key: self.key.take(),
+        };
+        let r = Pin::new(&mut fut).poll(cx);
+        // Keep the registration past this poll: forget it in the future so
+        // its drop leaves it armed.
+        self.key = fut.key.take();
+        r
+    }
+}
+
+impl<T> Drop for PollReceiver<T> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.rx.inbox.wait.disarm(key);
+        }
+    }
+}

@@ -75,8 +75,8 @@ pub mod sync;
 mod wait;
 
 pub use channel::{
-    Config, Drain, Inlet, Iter, MAX_CAPACITY, Policy, Receiver, RecvFuture, Sender, Stats,
-    WeakSender, bounded, channel,
+    Config, Drain, Inlet, Iter, MAX_CAPACITY, Policy, PollReceiver, Receiver, RecvFuture, Sender,
+    Stats, WeakSender, bounded, channel,
 };
 pub use deadline::Deadline;
 pub use error::{AttachError, ConfigError, RecvError, RecvTimeoutError, SendError, TryRecvError};

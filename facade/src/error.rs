@@ -201,6 +201,92 @@ pub enum CallError {
     },
 }
 
+/// [`Node::listen`](crate::Node::listen) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListenError {
+    /// The address is not a URI dndm reads.
+    #[error("cannot listen on `{input}`: {source}")]
+    Address {
+        /// What was given.
+        input: String,
+        /// Why it is not an address.
+        source: dndm_transport::AddressParseError,
+    },
+    /// No transport in this build serves the address's scheme (see the
+    /// crate features).
+    #[error("cannot listen on {addr}: no transport for this scheme in this build")]
+    Unsupported {
+        /// The address.
+        addr: String,
+    },
+    /// The transport refused (address in use, permissions, …).
+    #[error("{source}")]
+    Transport {
+        /// The address.
+        addr: String,
+        /// The transport's error (it names the address).
+        source: dndm_transport::ListenError,
+    },
+    /// Starting the transport or the node's driver thread failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Io {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// [`Node::connect`](crate::Node::connect) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The address is not a URI dndm reads.
+    #[error("cannot connect to `{input}`: {source}")]
+    Address {
+        /// What was given.
+        input: String,
+        /// Why it is not an address.
+        source: dndm_transport::AddressParseError,
+    },
+    /// No transport in this build serves the address's scheme.
+    #[error("cannot connect to {addr}: no transport for this scheme in this build")]
+    Unsupported {
+        /// The address.
+        addr: String,
+    },
+    /// The transport failed (refused, timed out, too many connections, …).
+    #[error("{source}")]
+    Transport {
+        /// The address.
+        addr: String,
+        /// The transport's error (it names the address).
+        source: dndm_transport::ConnectError,
+    },
+    /// Starting the transport or the node's driver thread failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Io {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// [`NodeBuilder::build`](crate::NodeBuilder::build) failed: an address
+/// given to the builder could not be listened on or connected to.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// See [`ListenError`].
+    #[error("cannot build the node: {0}")]
+    Listen(#[from] ListenError),
+    /// See [`ConnectError`].
+    #[error("cannot build the node: {0}")]
+    Connect(#[from] ConnectError),
+}
+
 /// Any dndm error, for callers that want one type.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -223,6 +309,15 @@ pub enum Error {
     /// See [`CallError`].
     #[error(transparent)]
     Call(#[from] CallError),
+    /// See [`ListenError`].
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// See [`ConnectError`].
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// See [`BuildError`].
+    #[error(transparent)]
+    Build(#[from] BuildError),
     /// A send failed (the message is dropped).
     #[error("{0}")]
     Send(String),

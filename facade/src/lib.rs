@@ -41,22 +41,26 @@
 mod error;
 mod node;
 mod pubsub;
+mod remote;
 mod service;
 
 pub use dndm_codec as codec;
 pub use dndm_core as core;
 pub use dndm_router as router;
+pub use dndm_transport as transport;
 
 pub use dndm_codec::Message;
 pub use dndm_core::Policy;
 pub use dndm_router::{LinkEvent, Route, RouteKey, SchemaMismatch};
 pub use error::{
-    CallError, Error, PublishError, RecvError, SendError, ServeError, SubscribeError, TryRecvError,
+    BuildError, CallError, ConnectError, Error, ListenError, PublishError, RecvError, SendError,
+    ServeError, SubscribeError, TryRecvError,
 };
 pub use node::{Callback, Node, NodeBuilder, NodeStats};
 pub use pubsub::{
     Iter, PublishOptions, Publisher, PublisherId, Sample, SubscribeOptions, Subscriber, now_ns,
 };
+pub use remote::{PEER_EVENT_CAPACITY, PeerEvent, PeerEventKind, PeerId, PeerInfo};
 pub use service::{Client, Server};
 
 /// The names most programs need.

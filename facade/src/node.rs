@@ -14,9 +14,13 @@ use dndm_core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dndm_router::{Linker, Pattern, Route, RouteKey, Selector};
 use parking_lot::Mutex;
 
-use crate::error::{CallError, PublishError, ServeError, SubscribeError};
+use crate::error::{
+    BuildError, CallError, ConnectError, ListenError, PublishError, ServeError, SubscribeError,
+};
 use crate::pubsub::{PublishOptions, Publisher, Sample, Step, SubscribeOptions, Subscriber, waker};
+use crate::remote::{Net, NetConfig, PeerEvent, PeerId, PeerInfo};
 use crate::service::{Client, Server, panic_message};
+use dndm_transport::{Address, Transport};
 
 /// Counters shared by a node's handles and threads.
 #[derive(Debug, Default)]
@@ -52,6 +56,9 @@ type ClientKey = (TypeId, TypeId, String);
 
 struct NodeInner {
     name: String,
+    id: PeerId,
+    /// Declared before the linkers so that it stops first (see `Drop`).
+    net: Net,
     topics: Linker,
     services: Linker,
     counters: Arc<Counters>,
@@ -63,6 +70,9 @@ struct NodeInner {
 
 impl Drop for NodeInner {
     fn drop(&mut self) {
+        // Peers first: they are told goodbye while the linker still holds
+        // their proxies, then the driver thread is joined.
+        self.net.shutdown();
         self.clients.get_mut().clear();
         self.topics.close();
         self.services.close();
@@ -87,6 +97,23 @@ pub struct NodeBuilder {
     name: String,
     defaults: SubscribeOptions,
     server_capacity: usize,
+    net: NetConfig,
+    listen: Vec<Address>,
+    connect: Vec<Address>,
+}
+
+fn parse_listen(uri: &str) -> Result<Address, ListenError> {
+    uri.parse().map_err(|source| ListenError::Address {
+        input: uri.to_owned(),
+        source,
+    })
+}
+
+fn parse_connect(uri: &str) -> Result<Address, ConnectError> {
+    uri.parse().map_err(|source| ConnectError::Address {
+        input: uri.to_owned(),
+        source,
+    })
 }
 
 impl NodeBuilder {
@@ -105,12 +132,110 @@ impl NodeBuilder {
         self
     }
 
-    /// Builds the node.
-    pub fn build(self) -> Node {
+    /// Listens for peers on `uri` when the node is built: `tcp://`
+    /// (`tcp://127.0.0.1:0` picks a free port, see [`Node::listen`]),
+    /// `unix://`, or `mem://` (the process's simulated network).
+    ///
+    /// # Errors
+    ///
+    /// [`ListenError::Address`] if `uri` is not an address.
+    pub fn listen(mut self, uri: &str) -> Result<Self, ListenError> {
+        self.listen.push(parse_listen(uri)?);
+        Ok(self)
+    }
+
+    /// Connects to the peer listening on `uri` when the node is built.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::Address`] if `uri` is not an address.
+    pub fn connect(mut self, uri: &str) -> Result<Self, ConnectError> {
+        self.connect.push(parse_connect(uri)?);
+        Ok(self)
+    }
+
+    /// The queue between each local publisher and each peer interested in
+    /// it: `capacity` messages, and what a publisher does when the peer is
+    /// slower than it ([`Policy::DropOldest`](dndm_core::Policy::DropOldest)
+    /// by default: a slow or unreachable peer never slows a publisher; use
+    /// `Policy::Block { timeout: Some(t) }` for lossless delivery, each stall
+    /// bounded by `t`, counted in [`Publisher::dropped`](crate::Publisher::dropped)).
+    /// A peer that takes no bytes for `stall_timeout` is disconnected (default 10 s).
+    pub fn peer_queue(
+        mut self,
+        capacity: usize,
+        policy: dndm_core::Policy,
+        stall_timeout: Duration,
+    ) -> Self {
+        self.net.peer_queue.capacity = capacity;
+        self.net.peer_queue.policy = policy;
+        self.net.peer_queue.stall_timeout = stall_timeout;
+        self
+    }
+
+    /// The node's namespace, told to peers in the handshake.
+    pub fn path(mut self, path: dndm_router::Path) -> Self {
+        self.net.path = Some(path);
+        self
+    }
+
+    /// Only routes under these paths are offered to peers (whole segments:
+    /// `robot.arm` covers `robot.arm.imu`, not `robot.army`). Default: all.
+    pub fn export_under(mut self, paths: impl IntoIterator<Item = dndm_router::Path>) -> Self {
+        self.net.export = dndm_router::session::PathFilter::under(paths);
+        self
+    }
+
+    /// Only peers' routes under these paths are accepted. Default: all.
+    pub fn import_under(mut self, paths: impl IntoIterator<Item = dndm_router::Path>) -> Self {
+        self.net.import = dndm_router::session::PathFilter::under(paths);
+        self
+    }
+
+    /// Limits every peer must respect (declarations, pattern complexity,
+    /// pending requests, frame length, name length).
+    pub fn peer_limits(mut self, limits: dndm_router::session::Limits) -> Self {
+        self.net.limits = limits;
+        self
+    }
+
+    /// The settings of the transports the node makes for `tcp://`,
+    /// `unix://` and `mem://` addresses (frame and queue limits, timeouts,
+    /// connection limits).
+    pub fn transport_config(mut self, config: dndm_transport::Config) -> Self {
+        self.net.limits.max_frame_len = u32::try_from(config.max_frame_len).unwrap_or(u32::MAX);
+        self.net.transport = config;
+        self
+    }
+
+    /// Builds the node, listening and connecting where the builder was told.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] naming the address that failed; nothing is left
+    /// running.
+    pub fn build(self) -> Result<Node, BuildError> {
+        let listen = self.listen.clone();
+        let connect = self.connect.clone();
+        let node = self.build_local();
+        for addr in &listen {
+            node.inner.net.listen(addr)?;
+        }
+        for addr in &connect {
+            node.inner.net.connect(addr)?;
+        }
+        Ok(node)
+    }
+
+    fn build_local(self) -> Node {
+        let id = PeerId::random();
+        let topics = Linker::new();
         Node {
             inner: Arc::new(NodeInner {
+                net: Net::new(id, &self.name, self.net, topics.clone()),
+                id,
                 name: self.name,
-                topics: Linker::new(),
+                topics,
                 services: Linker::new(),
                 counters: Arc::new(Counters::default()),
                 next_call: Arc::new(AtomicU64::new(1)),
@@ -131,9 +256,10 @@ fn service_fingerprint<Req: Message, Resp: Message>() -> u64 {
 }
 
 impl Node {
-    /// A node with default options.
+    /// A node with default options, reachable only from its own process
+    /// until it [`listen`](Self::listen)s or [`connect`](Self::connect)s.
     pub fn new(name: &str) -> Self {
-        Self::builder(name).build()
+        Self::builder(name).build_local()
     }
 
     /// A builder for a node with options.
@@ -142,7 +268,84 @@ impl Node {
             name: name.to_string(),
             defaults: SubscribeOptions::default(),
             server_capacity: 1024,
+            net: NetConfig::default(),
+            listen: Vec::new(),
+            connect: Vec::new(),
         }
+    }
+
+    /// The node's id: 128 random bits drawn when it was built, which peers
+    /// see in [`PeerInfo::id`].
+    pub fn id(&self) -> PeerId {
+        self.inner.id
+    }
+
+    /// Listens for peers on `uri` (`tcp://127.0.0.1:7447`, `unix:///run/x.sock`,
+    /// `mem://name`) and returns the address it listens on (with the real
+    /// port when `:0` asked for any). Listen on loopback unless peers on
+    /// other hosts must reach this node.
+    ///
+    /// # Errors
+    ///
+    /// [`ListenError`] naming the address.
+    pub fn listen(&self, uri: &str) -> Result<Address, ListenError> {
+        self.inner.net.listen(&parse_listen(uri)?)
+    }
+
+    /// Connects to the peer listening on `uri`. Returns once the connection
+    /// is open; the handshake completes on the node's driver thread (see
+    /// [`wait_for_peers`](Self::wait_for_peers), [`next_peer_event`](Self::next_peer_event)).
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`] naming the address.
+    pub fn connect(&self, uri: &str) -> Result<(), ConnectError> {
+        self.inner.net.connect(&parse_connect(uri)?)
+    }
+
+    /// [`listen`](Self::listen) through a transport the caller supplies
+    /// (any [`Transport`] implementation).
+    ///
+    /// # Errors
+    ///
+    /// [`ListenError`] naming the address.
+    pub fn listen_with<T>(&self, transport: &T, addr: &Address) -> Result<Address, ListenError>
+    where
+        T: Transport,
+        T::Listener: Send + 'static,
+        T::Connection: Send + 'static,
+    {
+        self.inner.net.listen_with(transport, addr)
+    }
+
+    /// [`connect`](Self::connect) through a transport the caller supplies.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`] naming the address.
+    pub fn connect_with<T>(&self, transport: &T, addr: &Address) -> Result<(), ConnectError>
+    where
+        T: Transport,
+        T::Connection: Send + 'static,
+    {
+        self.inner.net.connect_with(transport, addr)
+    }
+
+    /// The peers connected now, with their traffic.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.inner.net.peers()
+    }
+
+    /// Waits at most `timeout` (`None`: no limit) until at least `n` peers
+    /// are connected. True if they are.
+    pub fn wait_for_peers(&self, n: usize, timeout: Option<Duration>) -> bool {
+        self.inner.net.wait_peers(|k| k >= n, timeout)
+    }
+
+    /// Waits at most `timeout` for the next peer event (connected, left);
+    /// the node keeps the latest [`PEER_EVENT_CAPACITY`](crate::PEER_EVENT_CAPACITY).
+    pub fn next_peer_event(&self, timeout: Option<Duration>) -> Option<PeerEvent> {
+        self.inner.net.next_event(timeout)
     }
 
     /// The node's name.

@@ -23,6 +23,8 @@ use dndm_router::{
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 
+use dndm_codec::Message;
+
 use crate::error::{RecvError, SendError, TryRecvError};
 
 /// Identifies a publisher within its node.
@@ -158,7 +160,7 @@ impl<T> History<T> {
 }
 
 pub(crate) struct PubPort<T> {
-    weak: WeakSender<Item<T>>,
+    pub(crate) weak: WeakSender<Item<T>>,
     history: Option<Arc<History<T>>>,
 }
 
@@ -179,6 +181,8 @@ pub(crate) struct SubShared<T> {
 pub(crate) struct SubPort<T> {
     inlet: Inlet<Item<T>>,
     shared: Arc<SubShared<T>>,
+    /// The face peer intents link to (see `remote::ports`).
+    erased: crate::remote::ErasedSubscriber,
     /// Sends the `Wake` that makes a blocked subscriber look at a new
     /// replay: one lane for every replay, opened at the first.
     waker: Mutex<Option<Sender<Item<T>>>>,
@@ -198,18 +202,45 @@ impl<T: Clone> SubPort<T> {
     }
 }
 
-impl<T: Clone + Send + 'static> IntentPort for PubPort<T> {
+impl<T> SubShared<T> {
+    /// Records the route of publisher `id` (before it attaches).
+    pub(crate) fn add_route(&self, id: u64, route: &Route) {
+        let mut routes = self.routes.lock();
+        if !routes.iter().any(|(p, _)| *p == id) {
+            routes.push((id, route.clone()));
+        }
+    }
+}
+
+impl<T: Message + Clone + Send + 'static> PubPort<T> {
+    /// Links to a peer's interest: the messages go to the peer's outlet of
+    /// this publisher, after the history.
+    fn connect_peer(
+        &self,
+        peer: &crate::remote::PeerInterest,
+        link: &LinkInfo<'_>,
+    ) -> Result<(), PortError> {
+        peer.link(link, |queue| {
+            // Under the ring lock, as for local subscribers: a message in the
+            // ring is replayed, a later one comes by lane (duplicates are
+            // skipped by sequence number).
+            let ring = self.history.as_ref().map(|h| h.ring.lock());
+            let replay = ring.as_ref().map(|r| r.iter().cloned().collect());
+            crate::remote::TypedOutlet::open(&self.weak, queue, replay)
+        })
+    }
+}
+
+impl<T: Message + Clone + Send + 'static> IntentPort for PubPort<T> {
     fn connect(&self, interest: &dyn InterestPort, link: LinkInfo<'_>) -> Result<(), PortError> {
-        let sub = interest
-            .as_any()
+        let any = interest.as_any();
+        if let Some(peer) = any.downcast_ref::<crate::remote::PeerInterest>() {
+            return self.connect_peer(peer, &link);
+        }
+        let sub = any
             .downcast_ref::<SubPort<T>>()
             .ok_or(PortError::Incompatible)?;
-        {
-            let mut routes = sub.shared.routes.lock();
-            if !routes.iter().any(|(id, _)| *id == link.intent.0) {
-                routes.push((link.intent.0, link.route.clone()));
-            }
-        }
+        sub.shared.add_route(link.intent.0, link.route);
         let Some(history) = &self.history else {
             return self
                 .weak
@@ -244,9 +275,12 @@ impl<T: Clone + Send + 'static> IntentPort for PubPort<T> {
         attached.map(|_| ())
     }
 
-    fn disconnect(&self, interest: &dyn InterestPort, _: LinkInfo<'_>) {
-        if let Some(sub) = interest.as_any().downcast_ref::<SubPort<T>>() {
+    fn disconnect(&self, interest: &dyn InterestPort, link: LinkInfo<'_>) {
+        let any = interest.as_any();
+        if let Some(sub) = any.downcast_ref::<SubPort<T>>() {
             self.weak.detach(&sub.inlet);
+        } else if let Some(peer) = any.downcast_ref::<crate::remote::PeerInterest>() {
+            peer.unlink(&link);
         }
     }
 }
@@ -262,6 +296,10 @@ fn wake<T: Clone>(inlet: &Inlet<Item<T>>) {
 impl<T: Send + 'static> InterestPort for SubPort<T> {
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn erased(&self) -> Option<&dyn Any> {
+        Some(&self.erased)
     }
 }
 
@@ -283,7 +321,7 @@ pub struct Publisher<T> {
     id: u64,
 }
 
-impl<T: Clone + Send + 'static> Publisher<T> {
+impl<T: Message + Clone + Send + 'static> Publisher<T> {
     pub(crate) fn register(
         linker: &dndm_router::Linker,
         route: Route,
@@ -654,7 +692,7 @@ pub struct Subscriber<T> {
     pattern: String,
 }
 
-impl<T: Clone + Send + 'static> Subscriber<T> {
+impl<T: Message + Clone + Send + 'static> Subscriber<T> {
     pub(crate) fn register(
         linker: &dndm_router::Linker,
         selector: Selector,
@@ -675,9 +713,15 @@ impl<T: Clone + Send + 'static> Subscriber<T> {
             has_replay: AtomicBool::new(false),
             replay_limit: opts.capacity,
         });
+        let sink = crate::remote::TypedSink {
+            inlet: rx.inlet(),
+            shared: Arc::clone(&shared),
+            policy: opts.policy,
+        };
         let port = Arc::new(SubPort {
             inlet: rx.inlet(),
             shared: Arc::clone(&shared),
+            erased: crate::remote::ErasedSubscriber(Arc::new(sink)),
             waker: Mutex::new(None),
         });
         let interest = linker.add_interest(selector, fingerprint, port)?;

@@ -265,7 +265,10 @@ fn request_reply_costs_a_lane_per_concurrent_caller() {
     let _one = one_at_a_time();
     const CAP: usize = 64;
     const CALLERS: usize = 4;
-    let node = Node::builder("mem").server_capacity(CAP).build();
+    let node = Node::builder("mem")
+        .server_capacity(CAP)
+        .build()
+        .expect("local node");
     let m = Meter::start();
     let (gate_tx, gate) = mpsc::channel::<()>();
     let gate = Mutex::new(gate);

@@ -120,7 +120,10 @@ fn a_block_timeout_does_not_stall_every_send() {
 
 #[test]
 fn a_slow_handler_does_not_block_the_linker() {
-    let node = Node::builder("slow").server_capacity(1).build();
+    let node = Node::builder("slow")
+        .server_capacity(1)
+        .build()
+        .expect("local node");
     let (gate_tx, gate) = mpsc::channel::<()>();
     let gate = Mutex::new(gate);
     let (entered_tx, entered) = mpsc::channel::<u64>();

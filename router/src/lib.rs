@@ -68,6 +68,7 @@ mod linker;
 mod pattern;
 mod route;
 pub mod session;
+mod watch;
 
 pub use index::{RouteIndex, SelectorIndex};
 pub use linker::{
@@ -79,3 +80,4 @@ pub use route::{
     HASH_LEN, MAX_PATH_LEN, MAX_SEGMENT_LEN, MAX_SEGMENTS, MAX_TYPE_NAME_LEN, Path, Route,
     RouteError, RouteHash, RouteKey, TypeName,
 };
+pub use watch::{Registration, RegistrationChange, RegistrationWatch};

@@ -18,6 +18,8 @@ use dndm_core::{Deadline, Inlet, WeakSender};
 use crate::index::{RouteIndex, SelectorIndex};
 use crate::pattern::{PatternError, PatternLimits, Selector};
 use crate::route::Route;
+use crate::session::Origin;
+use crate::watch::{Registration, RegistrationWatch, WatchOwner, WatchShared};
 
 /// Identifies an intent inside one [`Linker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,6 +64,15 @@ pub trait IntentPort: Send + Sync + 'static {
 pub trait InterestPort: Send + Sync + 'static {
     /// The concrete port, for downcasting.
     fn as_any(&self) -> &dyn Any;
+
+    /// The port's type-erased data contract, for an intent port that cannot
+    /// name this port's Rust type: a network proxy that knows only the
+    /// route's type name and schema fingerprint (the linker has checked
+    /// both). The proxy downcasts it to the contract it speaks. `None` (the
+    /// default): only intents of the same Rust type can feed this port.
+    fn erased(&self) -> Option<&dyn Any> {
+        None
+    }
 }
 
 /// Why a port could not connect.
@@ -296,6 +307,7 @@ fn wait_timeout<'a>(
 struct IntentEntry {
     route: Route,
     fingerprint: u64,
+    origin: Origin,
     port: Arc<dyn IntentPort>,
     shared: Arc<Shared>,
     links: Vec<InterestId>,
@@ -304,6 +316,7 @@ struct IntentEntry {
 struct InterestEntry {
     selector: Selector,
     fingerprint: u64,
+    origin: Origin,
     port: Arc<dyn InterestPort>,
     shared: Arc<Shared>,
     links: Vec<IntentId>,
@@ -317,6 +330,7 @@ struct State {
     routes: RouteIndex<IntentId>,
     selectors: SelectorIndex<InterestId>,
     links: usize,
+    watches: Vec<Arc<WatchShared>>,
 }
 
 struct Inner {
@@ -349,6 +363,36 @@ impl fmt::Debug for Linker {
             .field("links", &s.links)
             .field("closed", &s.closed)
             .finish()
+    }
+}
+
+impl IntentEntry {
+    fn registration(&self, id: IntentId) -> Registration {
+        Registration::Intent {
+            id,
+            route: self.route.clone(),
+            fingerprint: self.fingerprint,
+            origin: self.origin,
+        }
+    }
+}
+
+impl InterestEntry {
+    fn registration(&self, id: InterestId) -> Registration {
+        Registration::Interest {
+            id,
+            selector: self.selector.clone(),
+            fingerprint: self.fingerprint,
+            origin: self.origin,
+        }
+    }
+}
+
+impl WatchOwner for Inner {
+    fn unwatch(&self, shared: &Arc<WatchShared>) {
+        lock(&self.state)
+            .watches
+            .retain(|w| !Arc::ptr_eq(w, shared));
     }
 }
 
@@ -445,6 +489,10 @@ impl State {
         if let Some(e) = self.intents.remove(&i) {
             self.routes.remove(&e.route, &i);
             e.shared.close();
+            if !self.watches.is_empty() {
+                let r = e.registration(i);
+                self.watches.iter().for_each(|w| w.withdrawn(&r));
+            }
         }
     }
 
@@ -461,6 +509,10 @@ impl State {
         if let Some(e) = self.interests.remove(&j) {
             self.selectors.remove(&e.selector, &j);
             e.shared.close();
+            if !self.watches.is_empty() {
+                let r = e.registration(j);
+                self.watches.iter().for_each(|w| w.withdrawn(&r));
+            }
         }
     }
 }
@@ -486,6 +538,7 @@ impl Linker {
                     routes: RouteIndex::new(),
                     selectors: SelectorIndex::new(),
                     links: 0,
+                    watches: Vec::new(),
                 }),
             }),
         }
@@ -504,6 +557,19 @@ impl Linker {
         fingerprint: u64,
         port: Arc<dyn IntentPort>,
     ) -> Result<Intent, LinkError> {
+        self.add_intent_from(route, fingerprint, port, Origin::Local)
+    }
+
+    /// [`add_intent`](Self::add_intent) for a registration made on behalf of
+    /// `origin` (a peer session registers its peer's declarations with
+    /// [`Origin::Peer`], so that watches never advertise them back).
+    pub fn add_intent_from(
+        &self,
+        route: Route,
+        fingerprint: u64,
+        port: Arc<dyn IntentPort>,
+        origin: Origin,
+    ) -> Result<Intent, LinkError> {
         let mut s = self.state();
         if s.closed {
             return Err(LinkError::Closed {
@@ -520,6 +586,7 @@ impl Linker {
             IntentEntry {
                 route: route.clone(),
                 fingerprint,
+                origin,
                 port,
                 shared: Arc::clone(&shared),
                 links: Vec::new(),
@@ -527,6 +594,17 @@ impl Linker {
         );
         for j in matching {
             s.link(id, j);
+        }
+        // Watches hear of it only once it is linked: a peer told of it may
+        // answer at once, and its answer must find the links in place.
+        if !s.watches.is_empty() {
+            let r = Registration::Intent {
+                id,
+                route: route.clone(),
+                fingerprint,
+                origin,
+            };
+            s.watches.iter().for_each(|w| w.declared(&r));
         }
         Ok(Intent {
             linker: self.clone(),
@@ -551,6 +629,22 @@ impl Linker {
         fingerprint: u64,
         port: Arc<dyn InterestPort>,
     ) -> Result<Interest, LinkError> {
+        self.add_interest_from(selector, fingerprint, port, Origin::Local)
+    }
+
+    /// [`add_interest`](Self::add_interest) on behalf of `origin` (see
+    /// [`add_intent_from`](Self::add_intent_from)).
+    ///
+    /// # Errors
+    ///
+    /// As [`add_interest`](Self::add_interest).
+    pub fn add_interest_from(
+        &self,
+        selector: Selector,
+        fingerprint: u64,
+        port: Arc<dyn InterestPort>,
+        origin: Origin,
+    ) -> Result<Interest, LinkError> {
         self.inner.limits.check_selector(&selector)?;
         let mut s = self.state();
         if s.closed {
@@ -568,6 +662,7 @@ impl Linker {
             InterestEntry {
                 selector: selector.clone(),
                 fingerprint,
+                origin,
                 port,
                 shared: Arc::clone(&shared),
                 links: Vec::new(),
@@ -575,6 +670,16 @@ impl Linker {
         );
         for i in matching {
             s.link(i, id);
+        }
+        // After linking, as for intents.
+        if !s.watches.is_empty() {
+            let r = Registration::Interest {
+                id,
+                selector: selector.clone(),
+                fingerprint,
+                origin,
+            };
+            s.watches.iter().for_each(|w| w.declared(&r));
         }
         Ok(Interest {
             linker: self.clone(),
@@ -601,6 +706,31 @@ impl Linker {
         let interests: Vec<InterestId> = s.interests.keys().copied().collect();
         for j in interests {
             s.remove_interest(j);
+        }
+        s.watches.iter().for_each(|w| w.close());
+    }
+
+    /// A watch of every registration: those present now (reported as
+    /// declared at the first [`poll`](RegistrationWatch::poll)) and every
+    /// later one, with its origin, until the watch is dropped.
+    pub fn watch(&self) -> RegistrationWatch {
+        let shared = WatchShared::new();
+        let mut s = self.state();
+        for (id, e) in &s.intents {
+            shared.declared(&e.registration(*id));
+        }
+        for (id, e) in &s.interests {
+            shared.declared(&e.registration(*id));
+        }
+        if s.closed {
+            shared.close();
+        }
+        s.watches.push(Arc::clone(&shared));
+        drop(s);
+        let owner: Arc<dyn WatchOwner> = Arc::clone(&self.inner) as Arc<dyn WatchOwner>;
+        RegistrationWatch {
+            shared,
+            linker: Arc::downgrade(&owner),
         }
     }
 

@@ -850,6 +850,27 @@ impl Session {
         Ok(header)
     }
 
+    /// [`send_data`](Self::send_data) carrying the sample's own sequence
+    /// number and source timestamp (its publisher's, which the receiving
+    /// side reports) instead of the session's per-alias count and `now`.
+    pub fn send_sample<P: Payload + ?Sized>(
+        &mut self,
+        now: Duration,
+        alias: LocalAlias,
+        seq: u64,
+        stamp_ns: u64,
+        payload: &P,
+    ) -> Result<FrameHeader, SendError> {
+        self.check_send()?;
+        self.check_len(payload.len_hint())?;
+        let header = self
+            .next_header(now, FrameKind::Data, alias)?
+            .with_seq(seq)
+            .with_timestamp_ns(stamp_ns);
+        self.push(now, &header, payload)?;
+        Ok(header)
+    }
+
     /// Queues a request on a local intent; returns its correlation id. At
     /// most the smaller of both sides' `max_pending_requests` may await a
     /// reply.
