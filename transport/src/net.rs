@@ -1074,11 +1074,11 @@ impl Connection for MioConnection {
     fn try_send(&self, frames: &FrameBuffer) -> Result<(), SendError> {
         let sock = &self.shared.sock;
         let (sent, room_freed) = self.shared.handoff.with(|ob| {
-            let queued = ob.queued();
+            let (queued, written) = (ob.queued(), ob.written());
             let sent = ob.send(frames.as_bytes(), frames.frame_count(), |b| sock.write(b));
-            // Queued bytes went out with this batch: a sender refused as
+            // Queued bytes went out during this call: a sender refused as
             // full (another thread, maybe) may retry.
-            let freed = queued > 0 && matches!(sent, Ok(n) if n > 0) && ob.take_room_wanted();
+            let freed = queued > 0 && ob.written() != written && ob.take_room_wanted();
             (sent, freed)
         });
         if room_freed {
