@@ -15,6 +15,11 @@ use dndm_core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::CloseReason;
 
+/// The largest batch [`Outbox::send`] copies into a non-empty queue to
+/// write it together with the queued bytes; larger ones wait for the queue
+/// to drain and go out from the caller's buffer.
+pub const COPY_MAX: usize = 4 << 10;
+
 /// Why [`Outbox::send`] refused bytes (the caller adds the peer address).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -140,13 +145,17 @@ impl Outbox {
     }
 
     /// Writes `bytes` (`frames` frames) all-or-nothing: inline through
-    /// `write` when nothing is queued, the rest into the queue. Returns the
-    /// bytes written now.
+    /// `write` when nothing is queued, the rest into the queue. A batch
+    /// larger than [`COPY_MAX`] behind queued bytes first flushes the queue
+    /// and goes inline if that drained it; a smaller one is appended and
+    /// flushed with the queue in one write. Returns the bytes written now
+    /// (queued ones included).
     ///
     /// # Errors
     ///
     /// [`Rejected`] when the outbox is not open or the limit would be
-    /// exceeded; nothing was written or queued then.
+    /// exceeded; none of `bytes` was written or queued then (queued bytes
+    /// may have been flushed).
     pub fn send(
         &mut self,
         bytes: &[u8],
@@ -164,6 +173,16 @@ impl Outbox {
                 limit: self.limit,
             });
         }
+        let before = self.written;
+        // A large batch behind queued bytes: flush the queue first, so that
+        // the batch goes out inline, uncopied, when the kernel takes the
+        // queue (and the limit is checked against what is left).
+        if self.queued() > 0
+            && bytes.len() > COPY_MAX
+            && let Flushed::Failed(reason) = self.flush(&mut write)
+        {
+            return Err(Rejected::Closed(reason));
+        }
         let queued = self.queued();
         if queued + bytes.len() > self.limit {
             self.full += 1;
@@ -178,10 +197,13 @@ impl Outbox {
         if queued > 0 {
             self.push(bytes);
             self.peak = self.peak.max(self.queued());
-            let before = self.written;
-            // A failure closes the outbox; the bytes were accepted, so the
-            // caller learns about it on its next call.
-            let _ = self.flush(write);
+            // A small batch joins the queue and both go out in one write (a
+            // large one found the kernel full a moment ago). A failure
+            // closes the outbox; the bytes were accepted, so the caller
+            // learns about it on its next call.
+            if bytes.len() <= COPY_MAX {
+                let _ = self.flush(write);
+            }
             return Ok((self.written - before) as usize);
         }
         let n = match write_nonblocking(bytes, &mut write) {
@@ -198,7 +220,7 @@ impl Outbox {
             self.push(rest);
             self.peak = self.peak.max(self.queued());
         }
-        Ok(n)
+        Ok((self.written - before) as usize)
     }
 
     /// Appends to the queue (whose bytes plus `bytes` fit in the limit)
@@ -419,6 +441,40 @@ mod tests {
             );
         }
         assert!(ob.peak() > limit / 2, "the queue never filled up");
+    }
+
+    #[test]
+    fn large_batch_behind_a_queue_goes_inline() {
+        let mut fake = Fake {
+            out: vec![],
+            room: 10,
+        };
+        let mut ob = Outbox::new(100_000);
+        let first = vec![1u8; 5000];
+        assert_eq!(ob.send(&first, 1, |b| fake.write(b)), Ok(10));
+        assert_eq!(ob.queued(), 4990);
+        let capacity = ob.buffer_capacity();
+        // Room for everything: the queue drains, then the batch is written
+        // from the caller's buffer, never copied into the queue.
+        fake.room = 100_000;
+        let second = vec![2u8; 8000];
+        assert_eq!(ob.send(&second, 1, |b| fake.write(b)), Ok(4990 + 8000));
+        assert_eq!(ob.queued(), 0);
+        assert_eq!(ob.buffer_capacity(), capacity);
+        assert_eq!(fake.out, [first, second].concat());
+        // The kernel is full: a large batch is queued after the queue.
+        fake.room = 0;
+        assert_eq!(ob.send(&[3u8; 6000], 1, |b| fake.write(b)), Ok(0));
+        assert_eq!(ob.send(&[4u8; 6000], 1, |b| fake.write(b)), Ok(0));
+        assert_eq!(ob.queued(), 12_000);
+        // A full queue that drains enough takes the next batch.
+        let mut ob = Outbox::new(10_000);
+        fake.room = 0;
+        assert_eq!(ob.send(&[5u8; 9000], 1, |b| fake.write(b)), Ok(0));
+        fake.room = 9000;
+        assert_eq!(ob.send(&[6u8; 9000], 1, |b| fake.write(b)), Ok(9000));
+        assert_eq!(ob.queued(), 9000);
+        assert_eq!(ob.full_rejections(), 0);
     }
 
     #[test]

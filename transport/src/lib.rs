@@ -67,7 +67,9 @@
 //! Each [`MioTransport`] starts one I/O thread that owns a `mio::Poll`.
 //! Sockets are non-blocking std sockets registered with it for
 //! writability and readability (arrivals feed the timeout clocks; the I/O
-//! thread never reads). The fast paths run on the caller's thread: `try_send`
+//! thread never reads, and on a busy stream it stops listening for
+//! readability between its 50 ms sweeps, or until the user empties the
+//! socket when a waker is set, instead of waking per arrival). The fast paths run on the caller's thread: `try_send`
 //! writes inline when nothing is queued (no hand-off, no wake-up), and
 //! `try_recv` reads straight into the decoder's aligned buffer. Only bytes
 //! the kernel could not take are queued; the I/O thread flushes them when

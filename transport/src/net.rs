@@ -162,6 +162,36 @@ struct ConnShared {
     io_closed: AtomicBool,
     /// The user's waker: woken on arrivals, closes and freed queue room.
     waker: WakerSlot,
+    /// Whether the I/O thread listens for arrivals (see [`Watch`]).
+    watch: Mutex<Watch>,
+}
+
+/// The I/O thread's interest in a connection's arrivals.
+///
+/// Registered for readability, the I/O thread wakes for every arrival: on
+/// a busy stream that is a thread switch per write of the peer, on the
+/// cores the sender and the receiver need. So it listens only until it
+/// has seen one:
+///
+/// * Without a waker, the first readable event notes the arrival (frame
+///   clock, idle clock) and the I/O thread stops listening (one
+///   `epoll_ctl`); the user's reads keep both clocks meanwhile, and the
+///   periodic sweep listens again (every [`TICK`]; `epoll_ctl` reports at
+///   once bytes that wait), so bytes left unread still count as arriving,
+///   at most one tick late, which is the sweep's granularity anyway.
+/// * With a waker, every arrival after the user's last `try_recv` must
+///   wake it: the I/O thread stops only on a second arrival with no drain
+///   by the user in between while bytes still wait in the socket, decides
+///   that before it wakes the waker, and the user's next read that empties
+///   the socket listens again (bytes that came meanwhile are reported at
+///   once). The user reads on until the socket is empty, or wakes itself
+///   when it stops early, so no wake-up is lost.
+#[derive(Debug)]
+struct Watch {
+    /// Registered for readability.
+    readable: bool,
+    /// Readable events since the user last emptied the socket.
+    arrivals: u32,
 }
 
 impl Drop for ConnShared {
@@ -205,6 +235,52 @@ impl Driver {
         let _ = conn
             .frame_start
             .compare_exchange(NEVER, now, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// After a readable event: stops listening for `conn`'s arrivals when
+    /// a stream is flowing (see [`Watch`]). Runs on the I/O thread.
+    fn quiet_arrivals(&self, id: usize, conn: &ConnShared) {
+        let mut watch = lock(&conn.watch);
+        watch.arrivals = watch.arrivals.saturating_add(1);
+        if watch.readable
+            && (!conn.waker.is_set() || (watch.arrivals >= 2 && conn.sock.has_unread()))
+            && self
+                .registry
+                .reregister(
+                    &mut SourceFd(&conn.sock.fd()),
+                    Token(id),
+                    Interest::WRITABLE,
+                )
+                .is_ok()
+        {
+            watch.readable = false;
+        }
+    }
+
+    /// The user emptied `conn`'s socket: listens for arrivals again if the
+    /// I/O thread stopped and a waker is set (see [`Watch`]).
+    fn drained(&self, id: usize, conn: &ConnShared) {
+        let mut watch = lock(&conn.watch);
+        watch.arrivals = 0;
+        if conn.waker.is_set() {
+            self.listen_again(id, conn, &mut watch);
+        }
+    }
+
+    /// Registers `conn` for readability again if the I/O thread stopped.
+    fn listen_again(&self, id: usize, conn: &ConnShared, watch: &mut Watch) {
+        if !watch.readable
+            && self
+                .registry
+                .reregister(
+                    &mut SourceFd(&conn.sock.fd()),
+                    Token(id),
+                    Interest::WRITABLE | Interest::READABLE,
+                )
+                .is_ok()
+        {
+            watch.readable = true;
+        }
     }
 
     /// Which timeout, if any, has expired for `conn`.
@@ -337,6 +413,9 @@ impl Driver {
                 if let Some(conn) = conn {
                     if event.is_readable() || event.is_read_closed() {
                         self.note_arrival(&conn, now_ns);
+                        if !event.is_read_closed() {
+                            self.quiet_arrivals(id, &conn);
+                        }
                         conn.waker.wake();
                     }
                     if event.is_writable() || event.is_write_closed() || event.is_error() {
@@ -364,6 +443,11 @@ impl Driver {
                 .map(|(id, c)| (*id, Arc::clone(c)))
                 .collect();
             for (id, conn) in todo {
+                // Waker-served connections listen again when the user
+                // empties the socket (see `Watch`).
+                if sweep && !conn.waker.is_set() {
+                    self.listen_again(id, &conn, &mut lock(&conn.watch));
+                }
                 self.service(id, &conn, now);
                 if sweep && let Some(what) = self.expired(&conn, now_ns) {
                     self.time_out(id, &conn, what);
@@ -398,6 +482,10 @@ impl Driver {
             partial: AtomicBool::new(false),
             io_closed: AtomicBool::new(false),
             waker: WakerSlot::default(),
+            watch: Mutex::new(Watch {
+                readable: true,
+                arrivals: 0,
+            }),
         });
         lock(&self.conns).insert(id, Arc::clone(&shared));
         let fd = shared.sock.fd();
@@ -950,12 +1038,14 @@ impl MioConnection {
                     if short {
                         drained = true;
                         self.edges_at_drain = edges;
+                        self.handle.driver.drained(self.id, &self.shared);
                     }
                     self.sock_drained = short;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.sock_drained = true;
                     self.edges_at_drain = edges;
+                    self.handle.driver.drained(self.id, &self.shared);
                     self.maybe_readable = false;
                     return Ok(delivered);
                 }
@@ -984,11 +1074,11 @@ impl Connection for MioConnection {
     fn try_send(&self, frames: &FrameBuffer) -> Result<(), SendError> {
         let sock = &self.shared.sock;
         let (sent, room_freed) = self.shared.handoff.with(|ob| {
-            let queued = ob.queued();
+            let (queued, written) = (ob.queued(), ob.written());
             let sent = ob.send(frames.as_bytes(), frames.frame_count(), |b| sock.write(b));
-            // Queued bytes went out with this batch: a sender refused as
+            // Queued bytes went out during this call: a sender refused as
             // full (another thread, maybe) may retry.
-            let freed = queued > 0 && matches!(sent, Ok(n) if n > 0) && ob.take_room_wanted();
+            let freed = queued > 0 && ob.written() != written && ob.take_room_wanted();
             (sent, freed)
         });
         if room_freed {
@@ -1033,6 +1123,9 @@ impl Connection for MioConnection {
 
     fn set_waker(&mut self, waker: Option<std::task::Waker>) {
         self.shared.waker.set(waker);
+        // Arrivals must wake it from now on.
+        let driver = &self.handle.driver;
+        driver.listen_again(self.id, &self.shared, &mut lock(&self.shared.watch));
     }
 
     fn wait_readable(&mut self, timeout: Duration) {

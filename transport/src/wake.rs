@@ -40,6 +40,11 @@ impl WakerSlot {
         }
     }
 
+    /// Whether a waker is set.
+    pub(crate) fn is_set(&self) -> bool {
+        self.armed.load(Ordering::SeqCst)
+    }
+
     /// Wakes the waker, if one is set.
     pub(crate) fn wake(&self) {
         if !self.armed.load(Ordering::SeqCst) {

@@ -108,6 +108,42 @@ fn idle_peer_times_out_without_receive_calls() {
     expect_timed_out(&mut server, "idle");
 }
 
+/// A peer streams frames that the user reads (so the I/O thread stops
+/// listening for each arrival), then stalls: mid-frame, or silent. The
+/// timeouts still fire with no receive call after the stream.
+#[test]
+fn timeouts_fire_after_a_stream_the_user_read() {
+    for (what, cfg) in [
+        (
+            "partial frame",
+            Config::default().with_frame_timeout(Some(Duration::from_millis(150))),
+        ),
+        (
+            "idle",
+            Config::default().with_idle_timeout(Some(Duration::from_millis(150))),
+        ),
+    ] {
+        let t = MioTransport::new(cfg).unwrap();
+        let mut listener = t.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut raw = TcpStream::connect(tcp_addr(&listener)).unwrap();
+        raw.set_nodelay(true).unwrap();
+        let mut server = accept(&mut listener);
+        let frame = one_frame(1, &[9u8; 1000]);
+        for _ in 0..200 {
+            raw.write_all(frame.as_bytes()).unwrap();
+        }
+        assert_eq!(
+            loopback::drain(&mut server, 200),
+            (vec![vec![9u8; 1000]; 200], None)
+        );
+        if what == "partial frame" {
+            raw.write_all(&frame.as_bytes()[..100]).unwrap();
+        }
+        wait_until(what, || t.stats().timeouts == 1);
+        expect_timed_out(&mut server, what);
+    }
+}
+
 #[test]
 fn frame_clock_starts_at_the_first_byte_of_a_frame() {
     // The connection stays quiet for longer than the frame timeout before a

@@ -625,6 +625,62 @@ where
     }
 }
 
+/// A waker-served receiver that falls behind a stream and catches up again
+/// (it pauses now and then) loses no wake-up: every frame arrives.
+pub(crate) fn waker_stream<F: Fixture>()
+where
+    Conn<F>: Send,
+{
+    const FRAMES: u64 = 3000;
+    let f = F::new(Config::default());
+    let (client, mut server, _l) = pair(&f);
+    let (counter, waker) = Counter::new();
+    server.set_waker(Some(waker));
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let start = Instant::now();
+            for seq in 1..=FRAMES {
+                let batch = one_frame(seq, (seq as usize * 97) % 9000);
+                loop {
+                    match client.try_send(&batch) {
+                        Ok(()) => break,
+                        Err(SendError::Full { .. }) => {
+                            assert!(start.elapsed() < DEADLINE, "send timed out");
+                            std::thread::sleep(Duration::from_micros(100));
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            client
+        });
+        let mut next = 1;
+        let start = Instant::now();
+        while next <= FRAMES {
+            let seen = counter.count();
+            loop {
+                let n = server
+                    .try_recv(3, |fr| {
+                        assert_eq!(fr.header().seq, next);
+                        next += 1;
+                    })
+                    .unwrap();
+                if n < 3 || next > FRAMES {
+                    break;
+                }
+                if next % 200 == 0 {
+                    // Fall behind: bytes pile up in the socket.
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            if next <= FRAMES {
+                assert!(start.elapsed() < DEADLINE, "stream stalled at {next}");
+                counter.wait_past(&f, seen);
+            }
+        }
+    });
+}
+
 /// Instantiates the suite for one fixture.
 #[macro_export]
 macro_rules! conformance {
@@ -657,6 +713,10 @@ macro_rules! conformance {
             #[test]
             fn waker_room() {
                 $crate::common::waker_room::<$fixture>();
+            }
+            #[test]
+            fn waker_stream() {
+                $crate::common::waker_stream::<$fixture>();
             }
             #[test]
             fn one_thread_many_connections() {
