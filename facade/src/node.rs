@@ -202,8 +202,12 @@ impl NodeBuilder {
     /// The settings of the transports the node makes for `tcp://`,
     /// `unix://` and `mem://` addresses (frame and queue limits, timeouts,
     /// connection limits).
-    pub fn transport_config(mut self, config: dndm_transport::Config) -> Self {
+    ///
+    /// The send queue is raised to at least the largest frame plus one
+    /// write batch (256 KiB), the least a peer connection works with.
+    pub fn transport_config(mut self, mut config: dndm_transport::Config) -> Self {
         self.net.limits.max_frame_len = u32::try_from(config.max_frame_len).unwrap_or(u32::MAX);
+        config.max_queued_bytes = crate::remote::queue_room(&config);
         self.net.transport = config;
         self
     }

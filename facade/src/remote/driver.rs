@@ -37,7 +37,7 @@ const READ_ROUNDS: usize = 16;
 /// Messages one outlet encodes before the driver looks at the batch size.
 const PUMP_BUDGET: usize = 64;
 /// A peer's batch is written once it holds this many bytes.
-const WRITE_BATCH: usize = 256 * 1024;
+pub(crate) const WRITE_BATCH: usize = 256 * 1024;
 /// The longest park: timers are re-read at least this often.
 const MAX_PARK: Duration = Duration::from_millis(100);
 /// How often stalled deliveries (a full `Block` subscriber) are retried.
@@ -431,7 +431,11 @@ impl Peer {
     /// Hands the transport what the session produced, as one batch.
     fn flush(&mut self, now: Duration) {
         let st = &mut self.st;
-        st.session.poll_transmit(now, &mut st.out);
+        // A batch the transport refused is retried whole before the session
+        // adds to it, so a batch never outgrows one write's worth.
+        if st.out.is_empty() {
+            st.session.poll_transmit(now, &mut st.out);
+        }
         if st.out.is_empty() {
             st.blocked_since = None;
             return;
@@ -606,22 +610,20 @@ impl PeerState {
             let Some(alias) = self.session.local_alias(&e.route, e.fingerprint) else {
                 continue;
             };
+            let max = if all { usize::MAX } else { WRITE_BATCH };
             loop {
                 let p = e
                     .outlet
-                    .pump(cx, &mut self.session, now, alias, PUMP_BUDGET);
+                    .pump(cx, &mut self.session, now, alias, PUMP_BUDGET, max);
                 PeerCounters::add(&c.msgs_out, p.sent);
                 PeerCounters::add(&c.dropped_out, p.failed);
                 if p.state != Pumped::More {
                     break;
                 }
-                if !all {
-                    // Leave the rest for the next turn once a batch is full.
-                    self.session.poll_transmit(now, &mut self.out);
-                    if self.out.len() >= WRITE_BATCH {
-                        self.shared.waker.wake_by_ref();
-                        break;
-                    }
+                if self.session.pending_bytes() >= max {
+                    // A batch is full: the rest waits for the next turn.
+                    self.shared.waker.wake_by_ref();
+                    break;
                 }
             }
         }
@@ -641,7 +643,9 @@ impl PeerState {
                 },
             };
             loop {
-                let p = e.outlet.pump(cx, session, now, alias, PUMP_BUDGET);
+                let p = e
+                    .outlet
+                    .pump(cx, session, now, alias, PUMP_BUDGET, usize::MAX);
                 PeerCounters::add(&c.msgs_out, p.sent);
                 PeerCounters::add(&c.dropped_out, p.failed);
                 match p.state {

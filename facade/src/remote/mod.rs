@@ -161,7 +161,8 @@ pub(crate) struct NetConfig {
 
 impl Default for NetConfig {
     fn default() -> Self {
-        let transport = dndm_transport::Config::default();
+        let mut transport = dndm_transport::Config::default();
+        transport.max_queued_bytes = queue_room(&transport);
         let mut limits = Limits::default();
         limits.max_frame_len = u32::try_from(transport.max_frame_len).unwrap_or(u32::MAX);
         Self {
@@ -177,6 +178,15 @@ impl Default for NetConfig {
             transport,
         }
     }
+}
+
+/// The transport queue a peer connection needs: the driver writes batches
+/// of up to [`driver::WRITE_BATCH`] bytes plus one frame of the largest size,
+/// and a batch larger than the queue could never be written.
+pub(crate) fn queue_room(config: &dndm_transport::Config) -> usize {
+    config
+        .max_queued_bytes
+        .max(config.max_frame_len.saturating_add(driver::WRITE_BATCH))
 }
 
 /// What the node, its driver and the ports share.

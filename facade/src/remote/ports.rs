@@ -78,7 +78,8 @@ pub(crate) struct Pump {
 
 /// A local publisher's messages on their way to one peer.
 pub(crate) trait Outlet: Send {
-    /// Encodes up to `budget` queued messages into `session` on `alias`.
+    /// Encodes up to `budget` queued messages into `session` on `alias`,
+    /// stopping early once the session holds `max_bytes` of frames.
     fn pump(
         &mut self,
         cx: &mut Context<'_>,
@@ -86,6 +87,7 @@ pub(crate) trait Outlet: Send {
         now: Duration,
         alias: LocalAlias,
         budget: usize,
+        max_bytes: usize,
     ) -> Pump;
     /// Stops taking new messages (the last link to the peer is gone);
     /// queued ones still drain.

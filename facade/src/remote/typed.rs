@@ -59,6 +59,7 @@ impl<T: Message + Clone + Send + 'static> Outlet for TypedOutlet<T> {
         now: Duration,
         alias: LocalAlias,
         budget: usize,
+        max_bytes: usize,
     ) -> Pump {
         let mut done = Pump {
             state: Pumped::More,
@@ -66,6 +67,9 @@ impl<T: Message + Clone + Send + 'static> Outlet for TypedOutlet<T> {
             failed: 0,
         };
         for _ in 0..budget {
+            if session.pending_bytes() >= max_bytes {
+                break;
+            }
             let env = match self.replay.pop_front() {
                 Some(e) => e,
                 None => match self.rx.poll_recv(cx) {

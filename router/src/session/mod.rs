@@ -307,6 +307,12 @@ impl Session {
         self.max_frame_len
     }
 
+    /// Bytes of frames queued for [`poll_transmit`](Self::poll_transmit)
+    /// (declarations not yet batched excluded): lets a driver bound a batch.
+    pub fn pending_bytes(&self) -> usize {
+        self.tx.len()
+    }
+
     /// The live alias of a local intent.
     pub fn local_alias(&self, route: &Route, fingerprint: u64) -> Option<LocalAlias> {
         self.intent_keys.get(&(route.clone(), fingerprint)).copied()
