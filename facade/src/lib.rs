@@ -34,6 +34,35 @@
 //! # Ok::<(), dndm::Error>(())
 //! ```
 //!
+//! # Across processes
+//!
+//! A node that [`listen`](Node::listen)s or [`connect`](Node::connect)s
+//! reaches other nodes through the same calls; the transport is picked by
+//! URI (`tcp://`, `unix://`, `mem://` for the process's simulated network).
+//! Below, both nodes run in one process, but the path is the real one:
+//! session, codec frames, loopback TCP.
+//!
+//! ```
+//! # use dndm::prelude::*;
+//! # use rkyv::{Archive, Deserialize, Serialize};
+//! # use std::time::Duration;
+//! # #[derive(Archive, Serialize, Deserialize, Message, Clone, Debug, PartialEq)]
+//! # #[message(name = "robot.Imu")]
+//! # struct Imu { accel: [f32; 3] }
+//! let robot = Node::builder("robot").build()?;
+//! let addr = robot.listen("tcp://127.0.0.1:0")?; // any free port
+//! let planner = Node::builder("planner").connect(&addr.to_string())?.build()?;
+//!
+//! let imu = robot.publish::<Imu>("robot.arm.imu")?;
+//! let sub = planner.subscribe::<Imu>("robot.*.imu")?;
+//! assert!(imu.wait_for_interest(Some(Duration::from_secs(10)))); // the remote subscriber
+//! imu.send(Imu { accel: [0.0, 0.0, 9.81] })?;
+//! let sample = sub.recv_timeout(Duration::from_secs(10))?;
+//! assert_eq!(sample.accel[2], 9.81);
+//! assert_eq!(planner.peers()[0].name, "robot");
+//! # Ok::<(), dndm::Error>(())
+//! ```
+//!
 //! The in-process channel core stays available as [`core`], the route and
 //! linker layer as [`router`] and the message codec as [`codec`].
 #![forbid(unsafe_code)]
