@@ -342,3 +342,64 @@ fn peers_tcp() {
 fn peers_unix() {
     peers_see_each_other(Kind::Unix);
 }
+
+/// A node's namespace limits what it offers and accepts, by whole segments.
+#[test]
+fn export_and_import_filters_work_by_whole_segments() {
+    let path = |p: &str| p.parse::<dndm::router::Path>().unwrap();
+    let a = Node::builder("alpha")
+        .export_under([path("robot.arm")])
+        .build()
+        .unwrap();
+    let addr = a.listen("tcp://127.0.0.1:0").unwrap();
+    let b = Node::builder("beta")
+        .import_under([path("robot")])
+        .connect(&addr.to_string())
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(b.wait_for_peers(1, Some(BOUND)));
+    let sub = b.subscribe::<Imu>("**").unwrap();
+    let arm = a.publish::<Imu>("robot.arm.imu").unwrap();
+    let army = a.publish::<Imu>("robot.army.imu").unwrap();
+    assert!(arm.wait_for_interest(Some(BOUND)));
+    assert!(eventually(|| sub.publisher_count() == 1));
+    // `robot.army` is not under `robot.arm`: never offered, never linked,
+    // and its publisher is told why.
+    assert_eq!(army.interest_count(), 0);
+    assert!(matches!(
+        army.try_event(),
+        Some(LinkEvent::Failed {
+            error: dndm::router::PortError::NotExported,
+            ..
+        })
+    ));
+    let only: Vec<String> = sub
+        .publishers()
+        .iter()
+        .map(|(_, r)| r.to_string())
+        .collect();
+    assert_eq!(only, ["conf.Imu@robot.arm.imu"]);
+    // And beta's import filter keeps a's `other.*` routes out, even if
+    // alpha exported them.
+    let c = Node::builder("gamma").build().unwrap();
+    let addr_c = c.listen("tcp://127.0.0.1:0").unwrap();
+    b.connect(&addr_c.to_string()).unwrap();
+    assert!(b.wait_for_peers(2, Some(BOUND)));
+    let outside = c.publish::<Imu>("other.imu").unwrap();
+    let inside = c.publish::<Imu>("robot.leg.imu").unwrap();
+    assert!(inside.wait_for_interest(Some(BOUND)));
+    assert!(eventually(|| sub.publisher_count() == 2));
+    // beta's interest reaches gamma (it is beta's to export), but gamma's
+    // `other.imu` never passes beta's import filter: no link, no sample.
+    outside.send(imu(1)).unwrap();
+    inside.send(imu(2)).unwrap();
+    let s = sub.recv_timeout(BOUND).unwrap();
+    assert_eq!(s.route().to_string(), "conf.Imu@robot.leg.imu");
+    assert_eq!(sub.publisher_count(), 2);
+    assert!(
+        sub.publishers()
+            .iter()
+            .all(|(_, r)| !r.to_string().contains("other"))
+    );
+}

@@ -86,6 +86,10 @@ pub enum PortError {
     /// One side's channel is already gone.
     #[error("a channel of the link is already closed")]
     Closed,
+    /// The interest is a peer's, and the node does not offer this route to
+    /// that peer (its export filter).
+    #[error("the route is not exported to the interest's peer")]
+    NotExported,
 }
 
 /// Why a registration failed.

@@ -217,6 +217,7 @@ impl Driver {
             declare(&mut session, r);
         }
         let shared = Arc::new(PeerShared {
+            export: net.export.clone(),
             label: addr,
             queue: net.peer_queue,
             outlets: Mutex::new(HashMap::new()),

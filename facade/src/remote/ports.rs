@@ -123,6 +123,8 @@ pub(crate) struct PeerQueue {
 pub(crate) struct PeerShared {
     /// The connection's address.
     pub(crate) label: String,
+    /// What this node offers the peer.
+    pub(crate) export: dndm_router::session::PathFilter,
     /// Who the peer is, once the handshake completed.
     pub(crate) info: Mutex<Option<super::PeerDetails>>,
     pub(crate) queue: PeerQueue,
@@ -176,6 +178,9 @@ impl PeerInterest {
         link: &LinkInfo<'_>,
         open: impl FnOnce(&PeerQueue) -> Result<Box<dyn Outlet>, PortError>,
     ) -> Result<(), PortError> {
+        if !self.peer.export.allows_route(link.route) {
+            return Err(PortError::NotExported);
+        }
         let mut outlets = self.peer.outlets.lock();
         if let Some(e) = outlets.get_mut(&link.intent) {
             e.refs += 1;
