@@ -444,11 +444,14 @@ impl Store {
     }
 
     pub(crate) fn close(&self) {
-        let c = lock(&self.commit);
+        let mut c = lock(&self.commit);
         self.closed.store(true, Ordering::Release);
         for s in c.slots.values() {
             s.close();
         }
+        // Computed keys hold keys of this store: dropping them here breaks
+        // the cycle (nothing is recomputed after close anyway).
+        c.computed.clear();
     }
 
     fn is_closed(&self) -> bool {
