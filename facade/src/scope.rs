@@ -409,11 +409,11 @@ impl Scope {
     {
         let route = self.scope.resolve_route(Req::TYPE_NAME, path)?;
         self.scope.check(Op::Call, Target::Route(&route))?;
-        let ticket = self.scope.reserve()?;
+        // The call's client belongs to the node, so the scope holds no
+        // ticket while it waits (its close never waits for a reply).
+        drop(self.scope.reserve()?);
         let abs = route.path().map(|p| p.as_str()).unwrap_or_default();
-        let out = self.node.call::<Req, Resp>(abs, req, timeout);
-        drop(ticket);
-        Ok(out?)
+        Ok(self.node.call::<Req, Resp>(abs, req, timeout)?)
     }
 }
 
