@@ -270,6 +270,9 @@ struct ObsQueue<T> {
     items: VecDeque<Change<T>>,
     missed: u64,
     closed: bool,
+    /// Threads sleeping in `recv_timeout`: a change wakes them only if
+    /// there are any (a condvar signal is a system call).
+    waiting: usize,
 }
 
 struct ObsShared<T> {
@@ -374,8 +377,11 @@ impl<T: StateValue> ErasedSlot for Slot<T> {
                 version,
                 value: T::clone(&value),
             });
+            let wake = q.waiting > 0;
             drop(q);
-            o.ready.notify_all();
+            if wake {
+                o.ready.notify_all();
+            }
         }
     }
     fn close(&self) {
@@ -937,8 +943,14 @@ impl<T: StateValue> Key<T> {
                 key: self.slot.name.clone(),
                 reason,
             })?;
-        let erased = Arc::clone(&self.slot) as Arc<dyn ErasedSlot>;
-        self.store.apply(&c, vec![(erased, Box::new(value))]);
+        if c.computed.is_empty() {
+            // Nothing depends on it: store and notify, no bookkeeping.
+            self.slot.put(value);
+            self.slot.notify();
+        } else {
+            let erased = Arc::clone(&self.slot) as Arc<dyn ErasedSlot>;
+            self.store.apply(&c, vec![(erased, Box::new(value))]);
+        }
         Ok(())
     }
 
@@ -981,6 +993,7 @@ impl<T: StateValue> Key<T> {
                 items: VecDeque::new(),
                 missed: 0,
                 closed: false,
+                waiting: 0,
             }),
             ready: Condvar::new(),
         });
@@ -1076,11 +1089,16 @@ impl<T> Observer<T> {
             if let Some(r) = self.take(&mut q) {
                 return r;
             }
-            q = match deadline.remaining() {
+            let left = deadline.remaining();
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(self.empty());
+            }
+            q.waiting += 1;
+            q = match left {
                 None => self.shared.ready.wait(q).unwrap_or_else(|p| p.into_inner()),
-                Some(left) if left.is_zero() => return Err(self.empty()),
                 Some(left) => wait_timeout(&self.shared.ready, q, left),
             };
+            q.waiting -= 1;
         }
     }
 

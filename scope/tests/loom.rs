@@ -127,3 +127,20 @@ fn a_dropped_observer_gets_nothing_and_a_write_never_blocks_on_it() {
         assert!(r.get().is_err());
     });
 }
+
+#[test]
+fn an_observer_waiting_for_a_change_is_woken_by_it() {
+    loom::model(|| {
+        let scope = Scope::root("s").unwrap();
+        let a = scope.state().key("a", Count { n: 0 }).unwrap();
+        let obs = a.observe().unwrap();
+        let waiter = thread::spawn(move || {
+            obs.recv_timeout(std::time::Duration::from_secs(3600))
+                .unwrap()
+                .value
+                .n
+        });
+        a.set(Count { n: 1 }).unwrap();
+        assert_eq!(waiter.join().unwrap(), 1);
+    });
+}
