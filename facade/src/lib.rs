@@ -51,13 +51,6 @@ pub use dndm_router as router;
 pub use dndm_codec::Message;
 pub use dndm_core::Policy;
 pub use dndm_router::{LinkEvent, Route, RouteKey, SchemaMismatch};
-/// Scopes without a node: tree, policies, state types, introspection.
-pub use dndm_scope as scopes;
-/// The access policy of a scope (not the queue [`Policy`]).
-pub use dndm_scope::Policy as ScopePolicy;
-pub use dndm_scope::{
-    Access, Denied, Op, PathError, ScopeError, ScopeInfo, State, StateAccessError, Target,
-};
 pub use error::{
     CallError, Error, PublishError, RecvError, SendError, ServeError, SubscribeError, TryRecvError,
 };
@@ -65,10 +58,7 @@ pub use node::{Callback, Node, NodeBuilder, NodeStats};
 pub use pubsub::{
     Iter, PublishOptions, Publisher, PublisherId, Sample, SubscribeOptions, Subscriber, now_ns,
 };
-pub use scope::{
-    Scope, ScopeCallError, ScopePublishError, ScopeSendError, ScopeServeError, ScopeSubscribeError,
-    ScopedPublisher, ScopedServer, ScopedSubscriber,
-};
+pub use scope::*;
 pub use service::{Client, Server};
 
 /// The names most programs need.

@@ -18,11 +18,16 @@ use std::time::Duration;
 use dndm_codec::Message;
 use dndm_core::sync::atomic::{AtomicBool, Ordering};
 use dndm_router::{IntentId, InterestId, Linker, Pattern, Segment, Selector};
-use dndm_scope::{
-    Access, ClosedError, Denied, GrantError, HandleInfo, HandleKind, Membership, Op, Owned,
-    PathError, Policy, ScopeError, ScopeInfo, State, StateAccessError, Target,
-};
+use dndm_scope::{ClosedError, GrantError, HandleInfo, HandleKind, Membership, Owned};
 use parking_lot::Mutex;
+
+/// Scopes without a node: tree, policies, state types, introspection.
+pub use dndm_scope as scopes;
+/// The access policy of a scope (not the queue [`Policy`](crate::Policy)).
+pub use dndm_scope::Policy as ScopePolicy;
+pub use dndm_scope::{
+    Access, Denied, Op, PathError, ScopeError, ScopeInfo, State, StateAccessError, Target,
+};
 
 use crate::error::{CallError, PublishError, SendError, ServeError, SubscribeError};
 use crate::node::Node;
@@ -236,7 +241,7 @@ impl Scope {
 
     /// Sets this scope's policy (relative patterns resolve under it). An
     /// operation must pass every ancestor's policy and this one.
-    pub fn set_policy(&self, policy: Policy) {
+    pub fn set_policy(&self, policy: ScopePolicy) {
         self.scope.set_policy(policy);
     }
 
