@@ -175,6 +175,10 @@ pub struct Scope {
 
 impl Node {
     /// A root scope `name` (dotted segments, `robot.arm`) on this node.
+    ///
+    /// Each call makes a new tree: two roots with one path are independent
+    /// (each owns its handles and checks only its own policies). Build a
+    /// hierarchy with [`Scope::child`].
     pub fn scope(&self, name: &str) -> Result<Scope, ScopeError> {
         Ok(Scope {
             node: self.clone(),
