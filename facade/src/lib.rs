@@ -71,6 +71,7 @@ mod error;
 mod node;
 mod pubsub;
 mod remote;
+mod scope;
 mod service;
 
 pub use dndm_codec as codec;
@@ -90,6 +91,7 @@ pub use pubsub::{
     Iter, PublishOptions, Publisher, PublisherId, Sample, SubscribeOptions, Subscriber, now_ns,
 };
 pub use remote::{PEER_EVENT_CAPACITY, PeerEvent, PeerEventKind, PeerId, PeerInfo};
+pub use scope::*;
 pub use service::{Client, Server};
 
 /// The names most programs need.

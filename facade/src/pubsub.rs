@@ -1108,3 +1108,17 @@ pub(crate) fn waker<T: Clone + Send + 'static>(
     let inlet = sub.inlet();
     move || wake(&inlet)
 }
+
+// The registration of a handle, for owners that withdraw it from outside
+// (a `Scope` closing withdraws every handle it created).
+impl<T> Publisher<T> {
+    pub(crate) fn registration(&self) -> (dndm_router::Linker, dndm_router::IntentId) {
+        (self.intent.linker().clone(), self.intent.id())
+    }
+}
+
+impl<T> Subscriber<T> {
+    pub(crate) fn registration(&self) -> (dndm_router::Linker, dndm_router::InterestId) {
+        (self.interest.linker().clone(), self.interest.id())
+    }
+}

@@ -973,3 +973,37 @@ impl<T: Send + 'static> InterestPort for ChannelInterest<T> {
         self
     }
 }
+
+// Withdrawal by id, for owners that close registrations whose handles they
+// do not hold (dndm-scope closes every handle of a scope when it closes).
+impl Linker {
+    /// Unregisters intent `id` now, as dropping its [`Intent`] would: every
+    /// linked interest receives [`LinkEvent::Unlinked`] before this returns
+    /// and the intent's handle reports itself closed. Dropping the handle
+    /// later does nothing more. False if no such intent is registered.
+    pub fn withdraw_intent(&self, id: IntentId) -> bool {
+        let mut s = self.state();
+        let known = s.intents.contains_key(&id);
+        s.remove_intent(id);
+        known
+    }
+
+    /// Unregisters interest `id` now, as dropping its [`Interest`] would
+    /// (see [`withdraw_intent`](Self::withdraw_intent)).
+    pub fn withdraw_interest(&self, id: InterestId) -> bool {
+        let mut s = self.state();
+        let known = s.interests.contains_key(&id);
+        s.remove_interest(id);
+        known
+    }
+
+    /// Links of intent `id` now (0 if it is not registered).
+    pub fn intent_link_count(&self, id: IntentId) -> usize {
+        self.state().intents.get(&id).map_or(0, |e| e.links.len())
+    }
+
+    /// Links of interest `id` now (0 if it is not registered).
+    pub fn interest_link_count(&self, id: InterestId) -> usize {
+        self.state().interests.get(&id).map_or(0, |e| e.links.len())
+    }
+}

@@ -1,6 +1,74 @@
-//! `dndm-scope` will hold hierarchical scopes: a tree of named scopes that
-//! own intents, interests and state, with access policies, where dropping a
-//! scope withdraws everything it owns before returning.
+//! `dndm-scope`: hierarchical scopes that own handles, with access
+//! policies and isolated, observable state.
 //!
-//! Status: not implemented yet; this crate exports nothing so far.
+//! A [`Scope`] is a named node of a tree (`robot.arm`, its child
+//! `robot.arm.gripper`). Paths given inside a scope are relative to it;
+//! the absolute form (`/robot.arm.imu`) is explicit and must stay inside.
+//! A child inherits its ancestors' settings ([`Scope::set`] /
+//! [`Scope::get`]) and must pass their policies as well as its own, so it
+//! can only narrow them. Handles adopted by a scope ([`Scope::reserve`],
+//! [`Reservation::adopt`]) are closed when it closes, children first, all
+//! before `close` (or the drop of the last handle) returns.
+//!
+//! Each scope holds typed state ([`State`]): keys of any message type,
+//! observers, validators, computed keys, batches, and snapshots through
+//! the codec. Other scopes reach it only if it granted them access.
+//!
+//! The facade (`dndm::Scope`) composes this crate with a node's linker.
+//!
+//! ```
+//! use dndm_codec::Message;
+//! use dndm_scope::{Access, Op, Policy, Scope, Target};
+//! use rkyv::{Archive, Deserialize, Serialize};
+//!
+//! #[derive(Archive, Serialize, Deserialize, Message, Clone, Debug, PartialEq)]
+//! #[message(name = "robot.Mode")]
+//! struct Mode {
+//!     speed: u32,
+//! }
+//!
+//! let robot = Scope::root("robot")?;
+//! let arm = robot.child("arm")?;
+//! assert_eq!(arm.resolve_path("imu")?.as_str(), "robot.arm.imu");
+//! assert!(arm.resolve_path("../base").is_err());
+//!
+//! // The parent denies publishing secrets; the child cannot widen that.
+//! robot.set_policy(Policy::new().deny(&[Op::Publish], "secret.**")?);
+//! arm.set_policy(Policy::new().allow(Op::ALL, "/robot.**")?);
+//! let secret = "robot.Mode@robot.secret.key".parse()?;
+//! let denied = arm.check(Op::Publish, Target::Route(&secret)).unwrap_err();
+//! assert!(denied.to_string().contains("deny publish"));
+//!
+//! // State: the arm may read the robot's state once granted.
+//! let mode = robot.state().key("mode", Mode { speed: 1 })?;
+//! robot.grant(&arm, Access::Read)?;
+//! let seen = arm.state_of("robot")?.key("mode", Mode { speed: 0 })?;
+//! let changes = seen.observe()?;
+//! mode.set(Mode { speed: 2 })?;
+//! assert_eq!(changes.try_recv()?.value, Mode { speed: 2 });
+//! assert!(seen.set(Mode { speed: 3 }).is_err()); // read-only
+//!
+//! let bytes = robot.state().snapshot()?;
+//! mode.set(Mode { speed: 9 })?;
+//! robot.state().restore(&bytes)?;
+//! assert_eq!(mode.get()?, Mode { speed: 2 });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
+
+mod info;
+mod path;
+mod policy;
+mod state;
+mod tree;
+
+pub use info::{HandleInfo, HandleKind, KeyInfo, ScopeCounters, ScopeInfo};
+pub use path::PathError;
+pub use policy::{Denied, Effect, Op, Policy, Rule, RuleError, Target};
+pub use state::{
+    Access, AnyKey, Batch, Change, Inputs, Key, KeyError, OBSERVER_CAPACITY, ObserveError,
+    Observer, ReadError, Reader, RestoreError, SnapshotError, State, StateValue, WriteError,
+};
+pub use tree::{
+    ClosedError, GrantError, Membership, Owned, Reservation, Scope, ScopeError, StateAccessError,
+};

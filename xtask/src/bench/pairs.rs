@@ -161,4 +161,12 @@ pub(crate) const PAIRS: &[Pair] = &[
     p("facade",    "pubsub_64B",          "dndm",           "core_channel",       Msgs),
     p("facade",    "publish_no_interest", "dndm",           "core_channel",       Nanos),
     p("facade",    "request_reply",       "dndm",           "crossbeam_pair",     Nanos),
+    // scope/benches/scope.rs: scopes vs their depth 1, a locked map, a
+    // channel pair and bare node handles (bars: publish >= 0.95, reads >= 1).
+    p("scope",     "scope_publish_64B",   "dndm_depth32",   "depth1",             Msgs),
+    p("scope",     "scope_state_read",    "dndm_reader",    "rwlock_hashmap",     Nanos),
+    p("scope",     "scope_state_read_2r1w", "dndm_reader",  "rwlock_hashmap",     Msgs),
+    p("scope",     "scope_state_write",   "dndm",           "rwlock_hashmap",     Nanos),
+    p("scope",     "scope_observer_pingpong", "dndm",       "crossbeam_pair",     Nanos),
+    p("scope",     "scope_create_drop",   "dndm_scope",     "node_handles",       Nanos),
 ];
