@@ -104,6 +104,15 @@ impl<T> Lane<T> {
         }
     }
 
+    /// Producer only. True when a push would not find the lane full (a
+    /// lane that evicts always has room).
+    pub(crate) fn has_room(&self) -> bool {
+        match &self.ring {
+            Ring::Fifo(r) => r.free(r.producer.pos.load(Ordering::Relaxed)) > 0,
+            Ring::Stamped(_) => true,
+        }
+    }
+
     /// Consumer only. Takes the oldest message, if any.
     #[inline(always)]
     pub(crate) fn try_pop(&self) -> Option<T> {
