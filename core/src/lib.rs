@@ -54,9 +54,9 @@
 //! spins briefly, then registers itself and sleeps. The hand-off between a
 //! sender that publishes and a receiver that goes to sleep uses a fence pair
 //! (see [`sync::light_fence`]) whose cost is a process-wide choice,
-//! [`FenceMode`]: a full fence on both sides (the default), or on Linux a
-//! `membarrier` system call on the sleeping side so that the sending side
-//! pays only a compiler fence. Set it once with [`set_fence_mode`].
+//! [`FenceMode`]: on Linux by default a `membarrier` system call on the
+//! sleeping side so that the sending side pays only a compiler fence, or a
+//! full fence on both sides. Set it once with [`set_fence_mode`].
 //!
 //! # Closing
 //!
