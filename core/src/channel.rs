@@ -869,18 +869,26 @@ fn wake_receiver<T>(t: &Target<T>) {
 #[cold]
 fn push_blocking<T>(t: &Target<T>, mut msg: T, deadline: Deadline) -> Result<(), T> {
     let backoff = Backoff::new();
+    // A sleeping receiver must see what is already queued before we wait.
+    wake_receiver(t);
+    // While spinning, resume only once the receiver has freed a run of
+    // slots, not at the first one: a producer that takes each slot as it
+    // frees reads the consumer's index after every message it takes, and
+    // both ends then trade that cache line once per message. Waiting for a
+    // run costs this (already waiting) sender nothing in throughput.
+    let run = t.lane.refill_run();
     loop {
         if t.inbox.closed.load(Ordering::Acquire) {
             // The receiver is gone: the message has nowhere to go, and the
             // sender will drop this target at its next sync.
             return Ok(());
         }
-        msg = match t.lane.try_push(msg) {
-            Ok(()) => return Ok(()),
-            Err(m) => m,
-        };
-        // A sleeping receiver must see what is already queued before we sleep.
-        wake_receiver(t);
+        if t.lane.has_free(run) {
+            msg = match t.lane.try_push(msg) {
+                Ok(()) => return Ok(()),
+                Err(m) => m,
+            };
+        }
         if !backoff.is_completed() {
             spin_step(&backoff);
             continue;
