@@ -1369,11 +1369,20 @@ impl<T> Receiver<T> {
     /// drained.
     #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
-        match self.try_recv() {
-            Ok(v) => Ok(v),
-            Err(TryRecvError::Disconnected) => Err(RecvError),
-            Err(TryRecvError::Empty) => self.recv_deadline(Deadline::NEVER).map_err(|_| RecvError),
+        // One look at the lanes inline (the value moves straight out);
+        // everything else (retiring, disconnection, waiting) out of line.
+        match self.with_cache(
+            #[inline(always)]
+            |cache| self.poll_lanes(cache),
+        ) {
+            Some(v) => Ok(v),
+            None => self.recv_slow(),
         }
+    }
+
+    #[inline(never)]
+    fn recv_slow(&self) -> Result<T, RecvError> {
+        self.recv_deadline(Deadline::NEVER).map_err(|_| RecvError)
     }
 
     /// Waits at most `timeout` for a message. A timeout too large to add to
