@@ -384,7 +384,9 @@ struct SenderCache<T> {
 /// A `Sender` is `Send` but not `Sync`: each handle owns its lanes, which is
 /// what keeps the hot path free of read-modify-write operations. Clone it to
 /// send from another thread; clones share the set of attached receivers and
-/// each gets its own lanes (so per-handle FIFO order holds).
+/// each gets its own lanes (so per-handle FIFO order holds). Async code uses
+/// [`send_async`](Self::send_async), whose future borrows the handle
+/// mutably and is therefore `Send`.
 ///
 /// Fan-out clones the message once per extra receiver, so use a cheaply
 /// clonable `T` (for example `Arc<U>`) to share one payload without copying.
@@ -1127,7 +1129,10 @@ struct ReceiverCache<T> {
 
 /// The receiving half: takes messages from every attached sender.
 ///
-/// `Send` but not `Sync`: one consumer at a time. Messages of one sender
+/// `Send` and `Sync`: several threads or tasks may receive through one
+/// `&Receiver` (so a [`recv_async`](Self::recv_async) future is `Send` and
+/// runs on any worker of a multi-thread runtime); their operations take
+/// turns, each message goes to exactly one of them. Messages of one sender
 /// handle arrive in the order they were sent; lanes of different senders are
 /// served round-robin.
 ///
