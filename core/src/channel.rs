@@ -28,7 +28,7 @@ use crate::error::{
 };
 use crate::lane::Lane;
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use crate::sync::{Arc, CachePadded, Condvar, Mutex, light_fence, spin_step, thread};
+use crate::sync::{Arc, CachePadded, Condvar, Mutex, UnsafeCell, light_fence, spin_step, thread};
 use crate::wait::{WaitKey, WaitSlot, lock};
 
 /// The largest capacity a receiver may ask for (per sender lane).
@@ -370,7 +370,10 @@ impl<T> Target<T> {
 
 struct SenderCache<T> {
     generation: usize,
-    targets: Vec<Target<T>>,
+    /// Inline for the common single receiver: read on every send, it stays
+    /// on this handle's own cache line rather than in a heap block that may
+    /// neighbour data another thread writes.
+    targets: SmallVec<[Target<T>; 1]>,
     tag: u64,
     /// Evictions counted by lanes this handle no longer writes.
     retired_dropped: u64,
@@ -381,7 +384,9 @@ struct SenderCache<T> {
 /// A `Sender` is `Send` but not `Sync`: each handle owns its lanes, which is
 /// what keeps the hot path free of read-modify-write operations. Clone it to
 /// send from another thread; clones share the set of attached receivers and
-/// each gets its own lanes (so per-handle FIFO order holds).
+/// each gets its own lanes (so per-handle FIFO order holds). Async code uses
+/// [`send_async`](Self::send_async), whose future borrows the handle
+/// mutably and is therefore `Send`.
 ///
 /// Fan-out clones the message once per extra receiver, so use a cheaply
 /// clonable `T` (for example `Arc<U>`) to share one payload without copying.
@@ -400,7 +405,10 @@ struct SenderCache<T> {
 /// can be used again.
 pub struct Sender<T> {
     source: Arc<Source<T>>,
-    cache: RefCell<SenderCache<T>>,
+    /// Written (the borrow flag) on every send: on a cache line of its own,
+    /// so that no other thread's data shares it (a sender and a receiver
+    /// created together are often neighbours on the heap).
+    cache: CachePadded<RefCell<SenderCache<T>>>,
 }
 
 /// How a delivery may wait for room in a `Block` lane.
@@ -419,12 +427,12 @@ impl<T> Sender<T> {
     fn with_source(source: Arc<Source<T>>) -> Self {
         Self {
             source,
-            cache: RefCell::new(SenderCache {
+            cache: CachePadded::new(RefCell::new(SenderCache {
                 generation: usize::MAX,
-                targets: Vec::new(),
+                targets: SmallVec::new(),
                 tag: 0,
                 retired_dropped: 0,
-            }),
+            })),
         }
     }
 
@@ -526,49 +534,85 @@ impl<T> Sender<T> {
         let generation = self.source.generation.load(Ordering::Acquire);
         let mut cache = self.exclusive();
         if cache.generation != generation {
-            self.refresh(&mut cache);
+            refresh(&self.source, &mut cache);
         }
         cache
     }
 
-    #[cold]
-    fn refresh(&self, cache: &mut SenderCache<T>) {
-        let targets = lock(&self.source.targets);
-        let generation = self.source.generation.load(Ordering::Acquire);
-        let old = std::mem::take(&mut cache.targets);
-        let mut next = Vec::with_capacity(targets.len());
-        let mut old: Vec<Option<Target<T>>> = old.into_iter().map(Some).collect();
-        for inbox in targets.iter() {
-            let kept = old
-                .iter_mut()
-                .find(|t| t.as_ref().is_some_and(|t| Arc::ptr_eq(&t.inbox, inbox)))
-                .and_then(Option::take);
-            match kept {
-                Some(t) => next.push(t),
-                None => {
-                    if let Some(lane) = inbox.open_lane(cache.tag) {
-                        next.push(Target {
-                            inbox: Arc::clone(inbox),
-                            lane,
-                            stalled: Cell::new(false),
-                        });
-                    }
+    /// Completes when a [`send`](Self::send) on this handle would not wait:
+    /// every `Block` receiver's lane has room (or gave up on by its policy
+    /// timeout, or gone). It waits without blocking the thread, so an async
+    /// task can call `ready().await` and then `send` (which is what
+    /// [`send_async`](Self::send_async) does).
+    ///
+    /// Room stays: only this handle fills its lanes, and a receiver attached
+    /// in between starts with an empty lane.
+    pub fn ready(&mut self) -> Ready<'_, T> {
+        Ready {
+            tx: self,
+            lane: None,
+            key: None,
+            deadline: None,
+        }
+    }
+
+    /// [`send`](Self::send) for async code: waits for room in full `Block`
+    /// receivers without blocking the thread (any executor), then sends.
+    ///
+    /// A `Block` policy timeout is checked each time the future is polled;
+    /// the future is woken by room or by the receiver going away, not by the
+    /// clock, so for a hard bound wrap it in your runtime's timeout. The
+    /// future is `Send` when `T` is, and holds this handle for its lifetime
+    /// (a `Sender` is one producer: clone it to send from several tasks).
+    pub async fn send_async(&mut self, msg: T) -> Result<(), SendError<T>>
+    where
+        T: Clone,
+    {
+        self.ready().await;
+        self.send(msg)
+    }
+}
+
+/// Brings a handle's lane cache in line with its source's target set.
+#[cold]
+fn refresh<T>(source: &Source<T>, cache: &mut SenderCache<T>) {
+    let targets = lock(&source.targets);
+    let generation = source.generation.load(Ordering::Acquire);
+    let old = std::mem::take(&mut cache.targets);
+    let mut next = SmallVec::with_capacity(targets.len());
+    let mut old: Vec<Option<Target<T>>> = old.into_iter().map(Some).collect();
+    for inbox in targets.iter() {
+        let kept = old
+            .iter_mut()
+            .find(|t| t.as_ref().is_some_and(|t| Arc::ptr_eq(&t.inbox, inbox)))
+            .and_then(Option::take);
+        match kept {
+            Some(t) => next.push(t),
+            None => {
+                if let Some(lane) = inbox.open_lane(cache.tag) {
+                    next.push(Target {
+                        inbox: Arc::clone(inbox),
+                        lane,
+                        stalled: Cell::new(false),
+                    });
                 }
             }
         }
-        drop(targets);
-        // The cache is whole again before any user code runs: dropping a
-        // stale lane may drop messages its receiver never took (`T::drop`).
-        let old: Vec<Target<T>> = old.into_iter().flatten().collect();
-        cache.retired_dropped += old.iter().map(|t| t.lane.dropped()).sum::<u64>();
-        cache.targets = next;
-        cache.generation = generation;
-        for t in &old {
-            retire(t);
-        }
-        drop(old);
     }
+    drop(targets);
+    // The cache is whole again before any user code runs: dropping a
+    // stale lane may drop messages its receiver never took (`T::drop`).
+    let old: Vec<Target<T>> = old.into_iter().flatten().collect();
+    cache.retired_dropped += old.iter().map(|t| t.lane.dropped()).sum::<u64>();
+    cache.targets = next;
+    cache.generation = generation;
+    for t in &old {
+        retire(t);
+    }
+    drop(old);
+}
 
+impl<T> Sender<T> {
     /// Sends `msg` to every attached receiver, waiting for room in `Block`
     /// receivers (at most their policy timeout).
     ///
@@ -652,12 +696,16 @@ impl<T> Sender<T> {
         outcome.map(|()| sent)
     }
 
-    #[inline]
+    #[inline(always)]
     fn deliver(&self, msg: T, wait: Wait) -> Result<(), SendError<T>>
     where
         T: Clone,
     {
         let cache = self.targets();
+        if let [t] = cache.targets.as_slice() {
+            // One receiver: no clone and no fan-out bookkeeping.
+            return push(t, msg, wait, true).map_err(|msg| SendError::Full { msg, missed: 1 });
+        }
         self.deliver_to(&cache.targets, msg, wait, true)
     }
 
@@ -781,7 +829,9 @@ fn push<T>(t: &Target<T>, msg: T, wait: Wait, wake: bool) -> Result<(), T> {
             .inspect_err(|_| t.lane.count_rejected()),
         Policy::Block { timeout } => match t.lane.try_push(msg) {
             Ok(()) => {
-                t.stalled.set(false);
+                if t.stalled.get() {
+                    t.stalled.set(false);
+                }
                 Ok(())
             }
             Err(msg) => match wait {
@@ -821,18 +871,26 @@ fn wake_receiver<T>(t: &Target<T>) {
 #[cold]
 fn push_blocking<T>(t: &Target<T>, mut msg: T, deadline: Deadline) -> Result<(), T> {
     let backoff = Backoff::new();
+    // A sleeping receiver must see what is already queued before we wait.
+    wake_receiver(t);
+    // While spinning, resume only once the receiver has freed a run of
+    // slots, not at the first one: a producer that takes each slot as it
+    // frees reads the consumer's index after every message it takes, and
+    // both ends then trade that cache line once per message. Waiting for a
+    // run costs this (already waiting) sender nothing in throughput.
+    let run = t.lane.refill_run();
     loop {
         if t.inbox.closed.load(Ordering::Acquire) {
             // The receiver is gone: the message has nowhere to go, and the
             // sender will drop this target at its next sync.
             return Ok(());
         }
-        msg = match t.lane.try_push(msg) {
-            Ok(()) => return Ok(()),
-            Err(m) => m,
-        };
-        // A sleeping receiver must see what is already queued before we sleep.
-        wake_receiver(t);
+        if t.lane.has_free(run) {
+            msg = match t.lane.try_push(msg) {
+                Ok(()) => return Ok(()),
+                Err(m) => m,
+            };
+        }
         if !backoff.is_completed() {
             spin_step(&backoff);
             continue;
@@ -911,6 +969,95 @@ impl<T> fmt::Debug for Sender<T> {
     }
 }
 
+/// The future of [`Sender::ready`]: completes when a send on the handle
+/// would not wait.
+///
+/// `Send` when `T` is. Dropping it withdraws its registration.
+#[must_use = "futures do nothing unless polled"]
+pub struct Ready<'a, T> {
+    tx: &'a mut Sender<T>,
+    /// The lane whose producer slot holds this future's registration.
+    lane: Option<Arc<Lane<T>>>,
+    key: Option<WaitKey>,
+    /// When a `Block` timeout (from the first time a full lane was seen)
+    /// runs out.
+    deadline: Option<Deadline>,
+}
+
+// Nothing in `Ready` is pinned: it holds a borrow, an `Arc` and plain data.
+impl<T> Unpin for Ready<'_, T> {}
+
+impl<T> Ready<'_, T> {
+    fn unregister(&mut self) {
+        if let (Some(lane), Some(key)) = (self.lane.take(), self.key.take()) {
+            lane.producer().wait.disarm(key);
+        }
+    }
+}
+
+impl<T> Future for Ready<'_, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let generation = this.tx.source.generation.load(Ordering::Acquire);
+        let Sender { source, cache } = &mut *this.tx;
+        let cache = cache.get_mut();
+        if cache.generation != generation {
+            refresh(source, cache);
+        }
+        for t in &cache.targets {
+            let timeout = match t.inbox.config.policy {
+                Policy::Block { timeout } => timeout,
+                Policy::DropOldest | Policy::Reject => continue,
+            };
+            // A stalled receiver is not waited for (see `Policy::Block`); a
+            // closed one takes nothing more.
+            if t.stalled.get() || t.inbox.closed.load(Ordering::Acquire) || t.lane.has_room() {
+                continue;
+            }
+            if let Some(d) = timeout {
+                let deadline = *this.deadline.get_or_insert_with(|| Deadline::after(d));
+                if deadline.remaining().is_some_and(|left| left.is_zero()) {
+                    t.stalled.set(true);
+                    continue;
+                }
+            }
+            // A sleeping receiver must see what is already queued.
+            wake_receiver(t);
+            let slot = &t.lane.producer().wait;
+            if !this.lane.as_ref().is_some_and(|l| Arc::ptr_eq(l, &t.lane)) {
+                if let (Some(lane), Some(key)) = (this.lane.take(), this.key.take()) {
+                    lane.producer().wait.disarm(key);
+                }
+                this.lane = Some(Arc::clone(&t.lane));
+            }
+            slot.arm_task(&mut this.key, cx.waker());
+            // Armed: room made from now on wakes us; look once more.
+            if t.inbox.closed.load(Ordering::Acquire) || t.lane.has_room() {
+                continue;
+            }
+            return Poll::Pending;
+        }
+        this.unregister();
+        Poll::Ready(())
+    }
+}
+
+impl<T> Drop for Ready<'_, T> {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+impl<T> fmt::Debug for Ready<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ready")
+            .field("waiting", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Attaches and detaches receivers of a sender without counting as one.
 ///
 /// The linker holds these: a source whose last [`Sender`] is gone refuses
@@ -975,13 +1122,17 @@ impl<T> fmt::Debug for WeakSender<T> {
 /// `T::drop` of a received message may use the receiver again.
 struct ReceiverCache<T> {
     generation: usize,
-    lanes: Vec<Arc<Lane<T>>>,
+    /// Inline for up to two senders (see `SenderCache::targets`).
+    lanes: SmallVec<[Arc<Lane<T>>; 2]>,
     cursor: usize,
 }
 
 /// The receiving half: takes messages from every attached sender.
 ///
-/// `Send` but not `Sync`: one consumer at a time. Messages of one sender
+/// `Send` and `Sync`: several threads or tasks may receive through one
+/// `&Receiver` (so a [`recv_async`](Self::recv_async) future is `Send` and
+/// runs on any worker of a multi-thread runtime); their operations take
+/// turns, each message goes to exactly one of them. Messages of one sender
 /// handle arrive in the order they were sent; lanes of different senders are
 /// served round-robin.
 ///
@@ -990,8 +1141,30 @@ struct ReceiverCache<T> {
 /// from every sender at once and drops what was queued.
 pub struct Receiver<T> {
     inbox: Arc<Inbox<T>>,
-    cache: RefCell<ReceiverCache<T>>,
+    /// Written on every receive: on a cache line of its own (see
+    /// `Sender::cache`).
+    local: CachePadded<ReceiverLocal<T>>,
 }
+
+struct ReceiverLocal<T> {
+    /// Set while one thread runs a receive operation on `cache` (lanes are
+    /// single-consumer). Another thread that finds it set spins until it
+    /// clears: it is held for a bounded number of steps, during which no
+    /// user code runs and nothing waits.
+    busy: AtomicBool,
+    /// Under loom the exclusion is a mutex instead: loom cannot explore a
+    /// spin that waits for another thread's progress, and what it checks
+    /// here is the channel under concurrent (excluded) receive operations.
+    #[cfg(dndm_loom)]
+    turn: Mutex<()>,
+    cache: UnsafeCell<ReceiverCache<T>>,
+}
+
+// SAFETY: `cache` is the only part not safe to share, and every access to it
+// goes through `Receiver::with_cache`, which holds `busy` (acquire on taking
+// it, release on leaving it), so one thread at a time touches it. Values of
+// `T` only move out of lanes to the caller, hence `T: Send` suffices.
+unsafe impl<T: Send> Sync for ReceiverLocal<T> {}
 
 impl<T> Receiver<T> {
     /// A receiver with no sender yet; attach senders through
@@ -1000,10 +1173,15 @@ impl<T> Receiver<T> {
         let config = config.validate()?;
         Ok(Self {
             inbox: Arc::new(Inbox::new(config)),
-            cache: RefCell::new(ReceiverCache {
-                generation: usize::MAX,
-                lanes: Vec::new(),
-                cursor: 0,
+            local: CachePadded::new(ReceiverLocal {
+                busy: AtomicBool::new(false),
+                #[cfg(dndm_loom)]
+                turn: Mutex::new(()),
+                cache: UnsafeCell::new(ReceiverCache {
+                    generation: usize::MAX,
+                    lanes: SmallVec::new(),
+                    cursor: 0,
+                }),
             }),
         })
     }
@@ -1024,14 +1202,64 @@ impl<T> Receiver<T> {
         self.inbox.stats()
     }
 
+    /// Runs `f` with the lane cache, one thread at a time (see `busy`).
+    #[inline(always)]
+    fn with_cache<R>(&self, f: impl FnOnce(&mut ReceiverCache<T>) -> R) -> R {
+        /// Clears `busy` when the operation ends, also by unwinding.
+        struct Leave<'a>(&'a AtomicBool);
+        impl Drop for Leave<'_> {
+            #[inline(always)]
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let local = &*self.local;
+        #[cfg(dndm_loom)]
+        let _turn = lock(&local.turn);
+        if local.busy.swap(true, Ordering::Acquire) {
+            self.wait_turn();
+        }
+        let _leave = Leave(&local.busy);
+        // SAFETY: this thread holds `busy`, so no other thread is inside
+        // `with_cache`; and no caller nests `with_cache` (the receive paths
+        // run no user code while they hold the cache).
+        local.cache.with_mut(|c| f(unsafe { &mut *c }))
+    }
+
+    /// Another thread runs a receive operation: wait for it to end.
+    #[cold]
+    fn wait_turn(&self) {
+        let backoff = Backoff::new();
+        // A read-modify-write each time: it reads the latest value, so the
+        // loop ends as soon as the holder leaves (loom relies on it too).
+        while self.local.busy.swap(true, Ordering::Acquire) {
+            spin_step(&backoff);
+        }
+    }
+
     /// Takes a message if one is queued.
     #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let mut cache = self.cache.borrow_mut();
-        if let Some(v) = self.poll_lanes(&mut cache) {
-            return Ok(v);
-        }
-        self.idle(&mut cache)
+        self.with_cache(
+            #[inline(always)]
+            |cache| match self.poll_lanes(cache) {
+                Some(v) => Ok(v),
+                None => self.idle(cache),
+            },
+        )
+    }
+
+    /// Takes one message from `lane`, if any, and tells a producer blocked
+    /// on it that there is room.
+    #[inline(always)]
+    fn pop_from(&self, lane: &Lane<T>) -> Option<T> {
+        let v = lane.try_pop()?;
+        let received = &self.inbox.received;
+        received.store(received.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        // A producer blocked on this full lane now has room.
+        light_fence();
+        lane.producer().wait.wake();
+        Some(v)
     }
 
     #[inline(always)]
@@ -1039,6 +1267,16 @@ impl<T> Receiver<T> {
         let generation = self.inbox.generation.load(Ordering::Acquire);
         if cache.generation != generation {
             self.refresh(cache);
+        }
+        if let [lane] = cache.lanes.as_slice() {
+            // One sender handle: no round-robin to keep.
+            if let Some(v) = self.pop_from(lane) {
+                return Some(v);
+            }
+            if lane.producer().gone.load(Ordering::Relaxed) {
+                self.retire_lanes(cache);
+            }
+            return None;
         }
         let n = cache.lanes.len();
         let mut i = cache.cursor;
@@ -1052,12 +1290,7 @@ impl<T> Receiver<T> {
                 i = 0;
             }
             let lane = &cache.lanes[i];
-            if let Some(v) = lane.try_pop() {
-                let received = &self.inbox.received;
-                received.store(received.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                // A producer blocked on this full lane now has room.
-                light_fence();
-                lane.producer().wait.wake();
+            if let Some(v) = self.pop_from(lane) {
                 taken = Some(v);
                 break;
             }
@@ -1093,7 +1326,8 @@ impl<T> Receiver<T> {
     fn refresh(&self, cache: &mut ReceiverCache<T>) {
         let lanes = lock(&self.inbox.lanes);
         cache.generation = self.inbox.generation.load(Ordering::Acquire);
-        cache.lanes.clone_from(&lanes);
+        cache.lanes.clear();
+        cache.lanes.extend(lanes.iter().cloned());
     }
 
     #[cold]
@@ -1117,7 +1351,8 @@ impl<T> Receiver<T> {
             !done
         });
         cache.generation = self.inbox.generation.load(Ordering::Acquire);
-        cache.lanes.clone_from(&lanes);
+        cache.lanes.clear();
+        cache.lanes.extend(lanes.iter().cloned());
         cache.cursor = 0;
     }
 
@@ -1137,7 +1372,21 @@ impl<T> Receiver<T> {
 
     /// Waits for a message; `Err` once every sender is gone and the queue is
     /// drained.
+    #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
+        // One look at the lanes inline (the value moves straight out);
+        // everything else (retiring, disconnection, waiting) out of line.
+        match self.with_cache(
+            #[inline(always)]
+            |cache| self.poll_lanes(cache),
+        ) {
+            Some(v) => Ok(v),
+            None => self.recv_slow(),
+        }
+    }
+
+    #[inline(never)]
+    fn recv_slow(&self) -> Result<T, RecvError> {
         self.recv_deadline(Deadline::NEVER).map_err(|_| RecvError)
     }
 
@@ -1218,10 +1467,13 @@ impl<T> Receiver<T> {
     /// Moves up to `max` queued messages into `buf` without waiting, taking
     /// whole runs from each lane and releasing their slots at once.
     fn take_batch(&self, buf: &mut Vec<T>, max: usize) -> usize {
-        let mut cache = self.cache.borrow_mut();
+        self.with_cache(|cache| self.take_batch_in(cache, buf, max))
+    }
+
+    fn take_batch_in(&self, cache: &mut ReceiverCache<T>, buf: &mut Vec<T>, max: usize) -> usize {
         let generation = self.inbox.generation.load(Ordering::Acquire);
         if cache.generation != generation {
-            self.refresh(&mut cache);
+            self.refresh(cache);
         }
         let lanes = cache.lanes.len();
         let mut taken = 0;

@@ -104,6 +104,39 @@ impl<T> Lane<T> {
         }
     }
 
+    /// Producer only. True when a push would not find the lane full (a
+    /// lane that evicts always has room).
+    pub(crate) fn has_room(&self) -> bool {
+        match &self.ring {
+            Ring::Fifo(r) => r.free(r.producer.pos.load(Ordering::Relaxed)) > 0,
+            Ring::Stamped(_) => true,
+        }
+    }
+
+    /// Producer only. How many free slots a producer waiting for room
+    /// waits for before it resumes (see `push_blocking`).
+    pub(crate) fn refill_run(&self) -> usize {
+        match &self.ring {
+            Ring::Fifo(r) => (r.cap / 2).clamp(1, 64),
+            Ring::Stamped(_) => 1,
+        }
+    }
+
+    /// Producer only. True when at least `n` slots are free, reading the
+    /// consumer's index afresh.
+    pub(crate) fn has_free(&self, n: usize) -> bool {
+        match &self.ring {
+            Ring::Fifo(r) => {
+                let tail = r.producer.pos.load(Ordering::Relaxed);
+                let head = r.consumer.pos.load(Ordering::Acquire);
+                // SAFETY: `cached` of the producer side is only touched by the producer.
+                r.producer.cached.with_mut(|p| unsafe { *p = head });
+                r.cap - tail.wrapping_sub(head) >= n
+            }
+            Ring::Stamped(_) => true,
+        }
+    }
+
     /// Consumer only. Takes the oldest message, if any.
     #[inline(always)]
     pub(crate) fn try_pop(&self) -> Option<T> {

@@ -52,9 +52,11 @@
 //! Blocked threads park; async callers use [`Receiver::recv_async`], a plain
 //! `Future` that works with any executor (no runtime dependency). A waiter
 //! spins briefly, then registers itself and sleeps. The hand-off between a
-//! sender that publishes and a receiver that goes to sleep uses an asymmetric
-//! fence pair (see [`sync::light_fence`]): on Linux the sleeping side pays a
-//! `membarrier` system call so that the sending side pays nothing.
+//! sender that publishes and a receiver that goes to sleep uses a fence pair
+//! (see [`sync::light_fence`]) whose cost is a process-wide choice,
+//! [`FenceMode`]: on Linux by default a `membarrier` system call on the
+//! sleeping side so that the sending side pays only a compiler fence, or a
+//! full fence on both sides. Set it once with [`set_fence_mode`].
 //!
 //! # Closing
 //!
@@ -75,8 +77,9 @@ pub mod sync;
 mod wait;
 
 pub use channel::{
-    Config, Drain, Inlet, Iter, MAX_CAPACITY, Policy, PollReceiver, Receiver, RecvFuture, Sender,
-    Stats, WeakSender, bounded, channel,
+    Config, Drain, Inlet, Iter, MAX_CAPACITY, Policy, PollReceiver, Ready, Receiver, RecvFuture,
+    Sender, Stats, WeakSender, bounded, channel,
 };
 pub use deadline::Deadline;
 pub use error::{AttachError, ConfigError, RecvError, RecvTimeoutError, SendError, TryRecvError};
+pub use sync::{FenceMode, fence_mode, set_fence_mode};

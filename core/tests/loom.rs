@@ -305,3 +305,44 @@ fn fan_in_with_a_sender_leaving() {
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     });
 }
+
+/// A receiver shared by two threads (it is `Sync`): their receive
+/// operations exclude each other, so each message is taken exactly once and
+/// one sender's order holds for each taker.
+#[test]
+fn shared_receiver_takes_each_message_once() {
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(2).unwrap();
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        drop(tx);
+        let rx = Arc::new(rx);
+        let other = Arc::clone(&rx);
+        let h = thread::spawn(move || other.try_recv().ok());
+        let mine = rx.try_recv().ok();
+        let theirs = h.join().unwrap();
+        let rest = rx.try_recv().ok();
+        let mut got: Vec<u32> = [mine, theirs, rest].into_iter().flatten().collect();
+        got.sort_unstable();
+        assert_eq!(got, vec![1, 2]);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    });
+}
+
+/// A task waits in `Sender::ready` for room in a full lane while the
+/// receiver takes from it: the wake-up from consumer to task is not lost,
+/// and the send that follows does not wait.
+#[test]
+fn ready_is_woken_by_recv() {
+    loom::model(|| {
+        let (mut tx, rx) = bounded::<u32>(1).unwrap();
+        tx.send(1).unwrap();
+        let h = thread::spawn(move || {
+            block_on(tx.ready());
+            tx.try_send(2).unwrap();
+        });
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.recv(), Ok(2));
+        h.join().unwrap();
+    });
+}

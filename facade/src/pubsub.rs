@@ -1122,3 +1122,20 @@ impl<T> Subscriber<T> {
         (self.interest.linker().clone(), self.interest.id())
     }
 }
+
+// Sending from async code. Kept in its own block: it only composes the core
+// sender's `ready` with `send`.
+impl<T: Message + Clone + Send + 'static> Publisher<T> {
+    /// [`send`](Self::send) for async code: waits for room in full `Block`
+    /// subscribers without blocking the thread (any executor), then sends.
+    ///
+    /// The future is `Send`, so it may run in a task of a multi-thread
+    /// runtime; it holds the publisher mutably while it waits. A `Block`
+    /// timeout is checked whenever the future is polled (see
+    /// [`dndm_core::Sender::send_async`]): for a hard bound, wrap the future
+    /// in your runtime's timeout.
+    pub async fn send_async(&mut self, msg: T) -> Result<(), SendError<T>> {
+        self.tx.ready().await;
+        self.send(msg)
+    }
+}

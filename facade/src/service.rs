@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use dndm_core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use dndm_core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use dndm_core::{Config, Deadline, Inlet, Receiver, Sender};
 use dndm_router::{
     Intent, IntentPort, Interest, InterestId, InterestPort, LinkEvent, LinkInfo, PortError, Route,
@@ -32,17 +32,53 @@ enum State<Resp> {
     Abandoned,
 }
 
+/// Where one call's outcome meets its caller.
+///
+/// An in-process server usually answers within a microsecond, far sooner
+/// than a sleeping thread can be woken (a futex wake-up and a context switch
+/// on both sides, tens of microseconds on a busy machine). So the caller
+/// first watches `done` for a few microseconds and sleeps on the condition
+/// variable only if the reply is slow; the server notifies in both cases.
 struct Slot<Resp> {
+    /// Set once `value` holds an outcome (release, after the store under
+    /// the lock): the caller's spin reads it without taking the lock.
+    done: AtomicBool,
     value: Mutex<State<Resp>>,
     ready: Condvar,
 }
 
+/// How long a caller watches for its reply before it sleeps: doubling
+/// spins (1 + 2 + … + 64 pause instructions), then a few yields of the core.
+const REPLY_SPINS: u32 = 7;
+const REPLY_YIELDS: u32 = 8;
+
 impl<Resp> Slot<Resp> {
     fn new() -> Self {
         Self {
+            done: AtomicBool::new(false),
             value: Mutex::new(State::Waiting),
             ready: Condvar::new(),
         }
+    }
+
+    /// Watches `done` for a short while; true once the outcome is there.
+    fn spin_for_outcome(&self, deadline: Deadline) -> bool {
+        for step in 0..REPLY_SPINS + REPLY_YIELDS {
+            if self.done.load(Ordering::Acquire) {
+                return true;
+            }
+            if step < REPLY_SPINS {
+                for _ in 0..1u32 << step {
+                    std::hint::spin_loop();
+                }
+            } else {
+                if deadline.remaining().is_some_and(|left| left.is_zero()) {
+                    return false;
+                }
+                std::thread::yield_now();
+            }
+        }
+        self.done.load(Ordering::Acquire)
     }
 
     /// Stores the outcome unless one is there; false if the caller already
@@ -55,6 +91,7 @@ impl<Resp> Slot<Resp> {
             State::Abandoned => return false,
         }
         *v = State::Done(outcome);
+        self.done.store(true, Ordering::Release);
         drop(v);
         self.ready.notify_one();
         Arc::strong_count(self) > 1
@@ -69,6 +106,7 @@ impl<Resp> Slot<Resp> {
     /// Waits for the outcome until `deadline`; on timeout marks the request
     /// abandoned, so a server that has not started it skips it.
     fn wait(&self, deadline: Deadline) -> Option<Outcome<Resp>> {
+        self.spin_for_outcome(deadline);
         let mut v = self.value.lock();
         loop {
             if let State::Done(_) = *v {

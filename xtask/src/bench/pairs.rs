@@ -103,6 +103,11 @@ pub(crate) const PAIRS: &[Pair] = &[
     p("core",      "fanout_1to4_64B",     "dndm_batch64",   "crossbeam_try_iter", Msgs),
     p("core",      "fanout_1to4_64B",     "dndm_batch64",   "rtrb_chunk",         Msgs),
     p("core",      "pingpong_64B",        "dndm",           "crossbeam",          Nanos),
+    // core/benches/fence.rs: the default FenceMode (Asymmetric) beside the
+    // other one, each in its own process.
+    p("core",      "fence_stream_64B",    "dndm",           "symmetric",          Msgs),
+    p("core",      "fence_sleep",         "dndm",           "symmetric",          Nanos),
+    p("core",      "fence_bystander",     "dndm",           "symmetric",          Nanos),
     // codec/benches/codec.rs: one message per iteration.
     p("codec",     "encode_64B",          "dndm",           "postcard",           Frames),
     p("codec",     "encode_64B",          "dndm",           "bincode",            Frames),
