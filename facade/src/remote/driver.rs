@@ -225,6 +225,7 @@ impl Driver {
             waker: self.waker.clone(),
             counters: PeerCounters::default(),
             info: Mutex::new(None),
+            clock_offset: Mutex::new(None),
         });
         conn.set_waker(Some(self.waker.clone()));
         self.shared.peers.lock().push(Arc::clone(&shared));
@@ -669,6 +670,7 @@ impl PeerState {
         {
             self.session.handle_timeout(now);
         }
+        *self.shared.clock_offset.lock() = self.session.stats().clock_offset_ns;
         let rtt = self.session.stats().rtt;
         if let Some(rtt) = rtt {
             self.shared.counters.rtt_ns.store(

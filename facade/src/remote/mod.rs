@@ -92,6 +92,11 @@ pub struct PeerInfo {
     pub address: String,
     /// The latest round-trip time measured by ping, once one was.
     pub rtt: Option<Duration>,
+    /// The estimated offset of the peer's clock from ours, in nanoseconds
+    /// (from ping timestamps; about zero for a peer on this host, whose
+    /// clock is the same). Add it to a remote sample's `stamp_ns` to compare
+    /// it with [`now_ns`](crate::now_ns) here.
+    pub clock_offset_ns: Option<i64>,
     /// Bytes received from it (frames, headers included).
     pub bytes_in: u64,
     /// Bytes sent to it.
@@ -407,6 +412,7 @@ impl Net {
                     name: details.name,
                     address: details.address,
                     rtt: (rtt > 0).then(|| Duration::from_nanos(rtt)),
+                    clock_offset_ns: *p.clock_offset.lock(),
                     bytes_in: c.bytes_in.load(Ordering::Relaxed),
                     bytes_out: c.bytes_out.load(Ordering::Relaxed),
                     messages_in: c.msgs_in.load(Ordering::Relaxed),

@@ -134,6 +134,8 @@ pub(crate) struct PeerShared {
     pub(crate) retiring: Mutex<Vec<OutletEntry>>,
     pub(crate) waker: Waker,
     pub(crate) counters: PeerCounters,
+    /// The session's estimate of the peer's clock offset.
+    pub(crate) clock_offset: Mutex<Option<i64>>,
 }
 
 /// A peer's traffic counters.
