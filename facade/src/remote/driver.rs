@@ -34,6 +34,8 @@ const READ_BATCH: usize = 64;
 /// Read calls per connection per turn, so one busy peer cannot starve the
 /// others.
 const READ_ROUNDS: usize = 16;
+/// Connections accepted per listener per turn.
+const ACCEPT_BATCH: usize = 16;
 /// Messages one outlet encodes before the driver looks at the batch size.
 const PUMP_BUDGET: usize = 64;
 /// A peer's batch is written once it holds this many bytes.
@@ -191,11 +193,17 @@ impl Driver {
         let mut accepted = Vec::new();
         for l in &mut self.listeners {
             // Bounded: a flood of connections waits for the next turn.
-            for _ in 0..16 {
+            let mut n = 0;
+            loop {
+                if n == ACCEPT_BATCH {
+                    self.shared.wake.pending.store(true, Ordering::Release);
+                    break;
+                }
                 match l.try_accept_dyn() {
                     Ok(Some(c)) => accepted.push(c),
                     Ok(None) | Err(_) => break,
                 }
+                n += 1;
             }
         }
         for c in accepted {
@@ -398,7 +406,15 @@ impl Peer {
         if !st.stalled.is_empty() {
             return;
         }
-        for _ in 0..READ_ROUNDS {
+        let mut rounds_left = READ_ROUNDS;
+        loop {
+            if rounds_left == 0 {
+                // Bytes may be left unread, and the transport promises no
+                // wake for them: come back next turn.
+                st.shared.waker.wake_by_ref();
+                break;
+            }
+            rounds_left -= 1;
             let mut bytes = 0u64;
             let r = self.conn.try_recv_dyn(READ_BATCH, &mut |frame| {
                 bytes += frame.payload().len() as u64 + dndm_codec::HEADER_LEN as u64;
