@@ -97,8 +97,8 @@ pub use service::{Client, Server};
 /// The names most programs need.
 pub mod prelude {
     pub use crate::{
-        CallError, Message, Node, Policy, PublishOptions, Publisher, Sample, SubscribeOptions,
-        Subscriber,
+        CallError, LinkEvent, Message, Node, Policy, PublishOptions, Publisher, PublisherId,
+        Sample, Server, SubscribeOptions, Subscriber, TryRecvError,
     };
     pub use dndm_core::{Config, Receiver, Sender, channel};
 }

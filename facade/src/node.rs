@@ -582,10 +582,10 @@ where
             Step::Sample(s) => {
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(s))) {
                     counters.callback_panics.fetch_add(1, Ordering::Relaxed);
-                    eprintln!(
-                        "dndm: subscriber callback on {} panicked: {}",
-                        sub.pattern(),
-                        panic_message(&*payload)
+                    tracing::warn!(
+                        pattern = sub.pattern(),
+                        panic = %panic_message(&*payload),
+                        "dndm: subscriber callback panicked; it keeps receiving"
                     );
                 }
             }

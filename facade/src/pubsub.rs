@@ -360,15 +360,24 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
         })
     }
 
+    /// A send with nobody to deliver to: counted (its sequence number is
+    /// used), not an error.
+    #[inline]
+    fn void(&self) -> Result<(), SendError<T>> {
+        self.seq.set(self.seq.get() + 1);
+        Ok(())
+    }
+
     /// Publishes `msg` to every linked subscriber, waiting for room in
     /// `Block` subscribers (at most their timeout).
     ///
     /// With nobody interested (and no history) this is a single atomic load
-    /// and returns `Ok`: publishing into the void is not an error.
+    /// and returns `Ok`: publishing into the void is not an error (it is
+    /// counted in [`sent`](Self::sent)).
     #[inline]
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
         if self.history.is_none() && self.tx.receiver_count() == 0 {
-            return Ok(());
+            return self.void();
         }
         self.deliver(msg, |tx, item| tx.send(item))
     }
@@ -377,7 +386,7 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
     /// counts as missed.
     pub fn try_send(&self, msg: T) -> Result<(), SendError<T>> {
         if self.history.is_none() && self.tx.receiver_count() == 0 {
-            return Ok(());
+            return self.void();
         }
         self.deliver(msg, |tx, item| tx.try_send(item))
     }
@@ -387,7 +396,7 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
     /// own timeouts).
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendError<T>> {
         if self.history.is_none() && self.tx.receiver_count() == 0 {
-            return Ok(());
+            return self.void();
         }
         self.deliver(msg, |tx, item| tx.send_timeout(item, timeout))
     }
@@ -467,7 +476,8 @@ impl<T> Publisher<T> {
         self.intent.next_event(timeout)
     }
 
-    /// Messages sent so far (the last sequence number).
+    /// Messages sent so far, also those nobody was listening to (the last
+    /// sequence number).
     pub fn sent(&self) -> u64 {
         self.seq.get()
     }
@@ -1059,6 +1069,11 @@ impl<T> Subscriber<T> {
     /// The next link event, if one is queued.
     pub fn try_event(&self) -> Option<LinkEvent> {
         self.interest.try_event()
+    }
+
+    /// Waits at most `timeout` (`None`: no limit) for the next link event.
+    pub fn next_event(&self, timeout: Option<Duration>) -> Option<LinkEvent> {
+        self.interest.next_event(timeout)
     }
 
     /// Counters of the underlying queue: received, dropped, rejected, queued.

@@ -468,7 +468,12 @@ fn serve_loop<Req, Resp, F>(
             Err(payload) => {
                 let message = panic_message(&*payload);
                 counters.handler_panics.fetch_add(1, Ordering::Relaxed);
-                eprintln!("dndm: handler of {route} panicked on request {id}: {message}");
+                tracing::warn!(
+                    route,
+                    request = id,
+                    panic = %message,
+                    "dndm: service handler panicked; the caller gets HandlerPanicked"
+                );
                 Outcome::Panicked(message)
             }
         };

@@ -368,7 +368,7 @@ fn export_and_import_filters_work_by_whole_segments() {
     // and its publisher is told why.
     assert_eq!(army.interest_count(), 0);
     assert!(matches!(
-        army.try_event(),
+        army.next_event(Some(BOUND)),
         Some(LinkEvent::Failed {
             error: dndm::router::PortError::NotExported,
             ..

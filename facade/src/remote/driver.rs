@@ -497,6 +497,12 @@ impl Peer {
         self.conn.close();
         net.peers.lock().retain(|p| !Arc::ptr_eq(p, &st.shared));
         let info = st.shared.info.lock().clone();
+        tracing::info!(
+            peer = info.as_ref().map_or("", |i| i.name.as_str()),
+            address = %st.shared.label,
+            %reason,
+            "dndm: peer session ended"
+        );
         if let Some(info) = info {
             net.push_event(PeerEvent {
                 kind: PeerEventKind::Disconnected { reason },
@@ -526,6 +532,13 @@ impl PeerState {
                     let c = &self.shared.counters;
                     PeerCounters::add(&c.dropped_in, dropped);
                     PeerCounters::add(&c.invalid_in, invalid);
+                    if invalid > 0 {
+                        tracing::warn!(
+                            peer = %self.shared.label,
+                            route = %self.session.remote_intent(intent).map_or_else(String::new, |r| r.route.to_string()),
+                            "dndm: a sample from a peer is not a valid archive of its type; dropped"
+                        );
+                    }
                 }
             }
             Ok(Some(Inbound::Request { header, .. })) => {
@@ -551,6 +564,12 @@ impl PeerState {
                         name: info.name.clone(),
                         address: self.shared.label.clone(),
                     };
+                    tracing::info!(
+                        peer = %info.name,
+                        id = %info.node_id,
+                        address = %self.shared.label,
+                        "dndm: peer connected"
+                    );
                     *self.shared.info.lock() = Some(details.clone());
                     net.push_event(PeerEvent {
                         kind: PeerEventKind::Connected,
