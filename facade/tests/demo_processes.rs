@@ -1,11 +1,12 @@
-//! The multi-process demo (`examples/demo.rs`) ends cleanly: it exits 0 and
-//! every child PID it printed is gone, and a dashboard killed mid-run takes
-//! its children with it. Runs the example binary that `cargo test` builds
-//! next to this test (built here with cargo when it is missing).
+//! The examples that run as several processes: the demo (`examples/demo.rs`)
+//! ends cleanly (exit 0, every child PID it printed gone, and a dashboard
+//! killed mid-run takes its children with it), and `examples/lossless.rs`
+//! delivers 200,000 messages between two processes with none lost and in
+//! order. Each builds its example with cargo first (a no-op when fresh).
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{OnceLock, mpsc};
@@ -15,25 +16,25 @@ use std::time::{Duration, Instant};
 /// Far above a run on a loaded machine; waits end as soon as they can.
 const BOUND: Duration = Duration::from_secs(60);
 
-/// Builds the example (a no-op when it is fresh: `cargo test` alone
-/// builds examples only when it builds every target) and returns its path.
+/// Builds `example` (a no-op when it is fresh: `cargo test` alone builds
+/// examples only when it builds every target) and returns its path.
+fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let profile = exe.parent().unwrap().parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "--package", "dndm", "--example", name]);
+    if profile.ends_with("release") {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().unwrap().success(), "cannot build {name}");
+    profile.join("examples").join(name)
+}
+
 fn demo_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // target/<profile>/deps/<this test> -> target/<profile>/examples/demo
-            let exe = std::env::current_exe().unwrap();
-            let profile = exe.parent().unwrap().parent().unwrap();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--quiet", "--package", "dndm", "--example", "demo"]);
-            if profile.ends_with("release") {
-                cmd.arg("--release");
-            }
-            assert!(cmd.status().unwrap().success(), "cannot build the demo");
-            profile.join("examples/demo")
-        })
-        .clone()
+    BUILT.get_or_init(|| example("demo")).clone()
 }
 
 fn start(secs: u64) -> (Child, mpsc::Receiver<String>) {
@@ -128,4 +129,37 @@ fn children_exit_when_the_dashboard_is_killed() {
     child.kill().unwrap();
     child.wait().unwrap();
     wait_gone(&pids);
+}
+
+#[test]
+fn two_hundred_thousand_messages_between_processes_none_lost_in_order() {
+    let mut child = Command::new(example("lossless"))
+        .arg("200000")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("200,000 messages took more than {BOUND:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(status.success(), "{status}: {out}");
+    assert!(
+        out.contains("200000 received, 0 lost, 0 out of order"),
+        "{out}"
+    );
 }
