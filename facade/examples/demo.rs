@@ -28,10 +28,11 @@
 //! closes the children's stdin, waits for them (bounded), kills by PID any
 //! that remain and reaps them all.
 //!
-//! A child exits on its own when its stdin reaches end of file or the
-//! dashboard disconnects, so a dashboard killed or interrupted (Ctrl-C
-//! reaches the whole foreground process group) leaves no process behind; a
-//! watchdog ends any child `DNDM_DEMO_SECS + 30` seconds after it started.
+//! A child exits on its own when its stdin reaches end of file (at most 2 s
+//! later, even in the middle of setting up) or the dashboard disconnects,
+//! so a dashboard killed or interrupted (Ctrl-C reaches the whole
+//! foreground process group) leaves no process behind; a watchdog ends any
+//! child `DNDM_DEMO_SECS + 30` seconds after it started.
 #![allow(
     clippy::disallowed_types,
     reason = "the sync-shim rule is for dndm library code; examples use std like users do"
@@ -357,6 +358,10 @@ fn child(role: &str, connect: &[String]) -> Result {
         let mut stdin = std::io::stdin();
         while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
         f.exit.store(true, Ordering::Relaxed);
+        // Still setting up (waiting for peers that may never come) or stuck:
+        // do not wait for the bounded waits to run out.
+        thread::sleep(Duration::from_secs(2));
+        std::process::exit(0);
     });
 
     let mut builder = Node::builder(role);
