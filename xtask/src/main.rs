@@ -30,7 +30,8 @@ commands:
                           criterion benches, R interleaved repeats (default 5, --quick 3),
                           then a table and target/bench-report.tsv; CRATE is a folder
                           or package name (core or dndm-core, facade or dndm, …)
-  demo                    the in-process sensor pipeline, printing live rates
+  demo                    the robot pipeline as six processes on loopback, then rates,
+                          latencies and drops per route (DNDM_DEMO_SECS, default 3)
   fuzz [--time SECS] [TARGET…]  the fuzz targets of codec and router (installs cargo-fuzz
                           when missing)
   mutants [--timeout SECS] [--file GLOB]… [CRATE…] [-- ARGS…]
@@ -208,6 +209,8 @@ fn sanitize() -> Result {
         .env("PROPTEST_RNG_SEED", test::DEFAULT_SEED.to_string()))
 }
 
+/// The multi-process demo, in release mode: the example starts its own
+/// children and reaps them (`facade/examples/demo.rs`).
 fn demo() -> Result {
     run(cargo().args(["run", "--release", "--package", "dndm", "--example", "demo"]))
 }

@@ -174,4 +174,19 @@ pub(crate) const PAIRS: &[Pair] = &[
     p("scope",     "scope_state_write",   "dndm",           "rwlock_hashmap",     Nanos),
     p("scope",     "scope_observer_pingpong", "dndm",       "crossbeam_pair",     Nanos),
     p("scope",     "scope_create_drop",   "dndm_scope",     "node_handles",       Nanos),
+    // facade/benches/remote.rs: publisher -> subscriber processes vs the
+    // same payloads, length-prefixed, through raw std streams to processes.
+    p("facade",    "remote_tcp_8B",       "dndm",           "raw_tcpstream",      Msgs),
+    p("facade",    "remote_tcp_64B",      "dndm",           "raw_tcpstream",      Msgs),
+    p("facade",    "remote_tcp_1KiB",     "dndm",           "raw_tcpstream",      Msgs),
+    p("facade",    "remote_tcp_64KiB",    "dndm",           "raw_tcpstream",      Bytes),
+    p("facade",    "remote_unix_8B",      "dndm",           "raw_unixstream",     Msgs),
+    p("facade",    "remote_unix_64B",     "dndm",           "raw_unixstream",     Msgs),
+    p("facade",    "remote_unix_1KiB",    "dndm",           "raw_unixstream",     Msgs),
+    p("facade",    "remote_unix_64KiB",   "dndm",           "raw_unixstream",     Bytes),
+    p("facade",    "remote_fanout3_tcp_64B", "dndm",        "raw_tcpstream",      Msgs),
+    // In process: a 64 KiB message to 4 subscribers vs to 1 (the same Node
+    // API) and vs a crossbeam fan-out of 4 `Vec<u8>` clones.
+    p("facade",    "fanout_64KiB",        "dndm_4subs",     "single_subscriber",  Msgs),
+    p("facade",    "fanout_64KiB",        "dndm_4subs",     "crossbeam_4clones",  Msgs),
 ];
