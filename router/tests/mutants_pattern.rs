@@ -1,6 +1,6 @@
 //! Pattern behaviour that `cargo xtask mutants router` found no test observing.
 
-use dndm_router::{MAX_PATH_LEN, MAX_SEGMENTS, PatternLimits};
+use dndm_router::{MAX_PATH_LEN, MAX_SEGMENTS, Pattern, PatternLimits, Route, RouteKey};
 
 fn read(l: PatternLimits) -> (usize, usize, usize) {
     (l.max_segments(), l.max_any(), l.max_len())
@@ -24,4 +24,36 @@ fn pattern_limits_read_back_what_they_were_built_with() {
         .with_max_any(2)
         .with_max_len(40);
     assert_eq!(read(custom), (3, 2, 40));
+}
+
+/// The exact pattern of a plain route is the pattern a user would write for
+/// it: it matches that route and no other; a hashed route has none.
+#[test]
+fn the_exact_pattern_of_a_route_matches_that_route_only() {
+    let route = Route::new("Temp", "lab.room1").unwrap();
+    let exact = Pattern::exact(&route).expect("a plain route has an exact pattern");
+    assert_eq!(exact, Pattern::new("Temp", "lab.room1").unwrap());
+    assert!(exact.is_exact());
+    assert!(exact.matches(&route));
+    assert!(!exact.matches(&Route::new("Temp", "lab.room2").unwrap()));
+    assert!(!exact.matches(&Route::new("Humidity", "lab.room1").unwrap()));
+    let hashed = Route::hashed(&RouteKey::derive(b"key"), "Temp", "lab", "lab.room1").unwrap();
+    assert_eq!(Pattern::exact(&hashed), None);
+}
+
+/// A pattern is exact only when no segment is a wildcard.
+#[test]
+fn a_wildcard_anywhere_makes_a_pattern_inexact() {
+    assert!(Pattern::parse("Temp@lab.room1").unwrap().is_exact());
+    for wild in ["Temp@lab.*", "Temp@**", "Temp@*.room1", "Temp@lab.**.x"] {
+        assert!(!Pattern::parse(wild).unwrap().is_exact(), "{wild}");
+    }
+}
+
+/// Segments print as they are written, so a failed assertion on a pattern's
+/// segments reads like the pattern.
+#[test]
+fn segments_debug_print_as_written() {
+    let pattern = Pattern::parse("Temp@lab.*.**").unwrap();
+    assert_eq!(format!("{:?}", pattern.segments()), "[lab, *, **]");
 }
