@@ -1,6 +1,6 @@
 //! Pattern behaviour that `cargo xtask mutants router` found no test observing.
 
-use dndm_router::{MAX_PATH_LEN, MAX_SEGMENTS, Pattern, PatternLimits, Route, RouteKey};
+use dndm_router::{MAX_PATH_LEN, MAX_SEGMENTS, Pattern, PatternLimits, Route, RouteKey, Selector};
 
 fn read(l: PatternLimits) -> (usize, usize, usize) {
     (l.max_segments(), l.max_any(), l.max_len())
@@ -56,4 +56,36 @@ fn a_wildcard_anywhere_makes_a_pattern_inexact() {
 fn segments_debug_print_as_written() {
     let pattern = Pattern::parse("Temp@lab.*.**").unwrap();
     assert_eq!(format!("{:?}", pattern.segments()), "[lab, *, **]");
+}
+
+/// A pattern selector picks the plain routes its pattern matches; a hashed
+/// selector picks exactly its own hashed route, never another hashed route
+/// nor the plain route of the same name and path.
+#[test]
+fn selectors_pick_what_they_name() {
+    let key = RouteKey::derive(b"key");
+    let plain = Route::new("Temp", "lab.room1").unwrap();
+    let hashed = Route::hashed(&key, "Temp", "lab", "lab.room1").unwrap();
+    let other_hashed = Route::hashed(&key, "Temp", "lab", "lab.room2").unwrap();
+
+    let by_pattern = Selector::from(Pattern::parse("Temp@lab.*").unwrap());
+    assert!(by_pattern.matches(&plain));
+    assert!(!by_pattern.matches(&Route::new("Temp", "yard.room1").unwrap()));
+    assert!(!by_pattern.matches(&hashed));
+
+    let by_hash = Selector::Hashed(hashed.clone());
+    assert!(by_hash.matches(&hashed));
+    assert!(!by_hash.matches(&other_hashed));
+    assert!(!by_hash.matches(&plain));
+}
+
+/// Patterns and selectors debug-print as the text that parses back to them.
+#[test]
+fn patterns_and_selectors_debug_print_their_text() {
+    let pattern = Pattern::parse("Temp@lab.*.**").unwrap();
+    assert_eq!(format!("{pattern:?}"), "Pattern(Temp@lab.*.**)");
+    assert_eq!(
+        format!("{:?}", Selector::from(pattern)),
+        "Selector(Temp@lab.*.**)"
+    );
 }
