@@ -1,0 +1,81 @@
+//! Route behaviour that `cargo xtask mutants router` found no test observing.
+
+use dndm_router::{MAX_PATH_LEN, MAX_SEGMENT_LEN, MAX_TYPE_NAME_LEN, Path, RouteError, TypeName};
+
+/// Every type name longer than the limit is refused, not only the one just
+/// past it.
+#[test]
+fn type_names_of_any_length_above_the_limit_are_refused() {
+    assert!(TypeName::new(&"T".repeat(MAX_TYPE_NAME_LEN)).is_ok());
+    for len in [
+        MAX_TYPE_NAME_LEN + 1,
+        MAX_TYPE_NAME_LEN + 2,
+        4 * MAX_TYPE_NAME_LEN,
+    ] {
+        assert!(
+            matches!(
+                TypeName::new(&"T".repeat(len)),
+                Err(RouteError::TypeNameTooLong { .. })
+            ),
+            "{len} bytes"
+        );
+    }
+}
+
+/// The separators, the wildcard, whitespace and control characters are each
+/// refused in a type name on their own.
+#[test]
+fn each_forbidden_type_name_character_is_refused() {
+    // '\u{1}' is a control character that is not whitespace; '\u{a0}' (no-break
+    // space) is whitespace that is not a control character.
+    for ch in ['@', '#', '*', ' ', '\t', '\u{1}', '\u{a0}'] {
+        let name = format!("Temp{ch}C");
+        assert!(
+            matches!(
+                TypeName::new(&name),
+                Err(RouteError::TypeNameChar { ch: c, .. }) if c == ch
+            ),
+            "{ch:?}"
+        );
+    }
+    assert!(TypeName::new("dndm.Temp_C-2<u8>").is_ok());
+}
+
+/// A path may be exactly `MAX_PATH_LEN` bytes; any longer path is refused.
+#[test]
+fn paths_up_to_the_length_limit_are_accepted_and_no_longer() {
+    let seg = "s".repeat(63);
+    let longest = [seg.as_str(); 4].join(".");
+    assert_eq!(longest.len(), MAX_PATH_LEN);
+    assert!(Path::new(&longest).is_ok());
+    for extra in [1, 2, 64] {
+        let path = format!("{}{longest}", "t".repeat(extra));
+        assert!(path.len() > MAX_PATH_LEN);
+        assert!(
+            matches!(Path::new(&path), Err(RouteError::PathTooLong { .. })),
+            "{} bytes",
+            path.len()
+        );
+    }
+}
+
+/// A segment may be exactly `MAX_SEGMENT_LEN` bytes; any longer segment is
+/// refused, with its index.
+#[test]
+fn segments_up_to_the_length_limit_are_accepted_and_no_longer() {
+    assert!(Path::new(&format!("a.{}", "s".repeat(MAX_SEGMENT_LEN))).is_ok());
+    for len in [
+        MAX_SEGMENT_LEN + 1,
+        MAX_SEGMENT_LEN + 2,
+        3 * MAX_SEGMENT_LEN,
+    ] {
+        let path = format!("a.{}", "s".repeat(len));
+        assert!(
+            matches!(
+                Path::new(&path),
+                Err(RouteError::SegmentTooLong { index: 1, .. })
+            ),
+            "{len} bytes"
+        );
+    }
+}
