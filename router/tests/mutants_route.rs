@@ -79,3 +79,32 @@ fn segments_up_to_the_length_limit_are_accepted_and_no_longer() {
         );
     }
 }
+
+/// Path segments admit letters, digits, `_` and `-`, and nothing else.
+#[test]
+fn path_segments_admit_underscores_and_dashes_only_besides_alphanumerics() {
+    for ok in ["robot_1.arm-left", "_", "-", "a_-_b"] {
+        assert!(Path::new(ok).is_ok(), "{ok}");
+    }
+    for ch in ['/', ' ', '@', '*', 'é', '+'] {
+        let path = format!("robot.arm{ch}");
+        assert!(
+            matches!(
+                Path::new(&path),
+                Err(RouteError::SegmentChar { index: 1, ch: c, .. }) if c == ch
+            ),
+            "{path}"
+        );
+    }
+}
+
+/// Type names and paths debug-print as quoted strings, like the `&str`
+/// they were made from.
+#[test]
+fn type_names_and_paths_debug_print_as_strings() {
+    assert_eq!(format!("{:?}", TypeName::new("Temp").unwrap()), "\"Temp\"");
+    assert_eq!(
+        format!("{:?}", Path::new("lab.room1").unwrap()),
+        "\"lab.room1\""
+    );
+}
