@@ -1,6 +1,9 @@
 //! Route behaviour that `cargo xtask mutants router` found no test observing.
 
-use dndm_router::{MAX_PATH_LEN, MAX_SEGMENT_LEN, MAX_TYPE_NAME_LEN, Path, RouteError, TypeName};
+use dndm_router::{
+    HASH_LEN, MAX_PATH_LEN, MAX_SEGMENT_LEN, MAX_TYPE_NAME_LEN, Path, Route, RouteError, RouteHash,
+    RouteKey, TypeName,
+};
 
 /// Every type name longer than the limit is refused, not only the one just
 /// past it.
@@ -106,5 +109,36 @@ fn type_names_and_paths_debug_print_as_strings() {
     assert_eq!(
         format!("{:?}", Path::new("lab.room1").unwrap()),
         "\"lab.room1\""
+    );
+}
+
+/// A route key never prints its secret bytes.
+#[test]
+fn route_keys_debug_print_without_their_secret() {
+    let key = RouteKey::from_bytes([0xab; 32]);
+    assert_eq!(format!("{key:?}"), "RouteKey(..)");
+}
+
+/// A hashed route's raw hash bytes are the ones its text spells in hex, and
+/// they are the keyed hash of its type name and path.
+#[test]
+fn hash_bytes_are_the_ones_the_route_text_spells() {
+    let key = RouteKey::derive(b"key");
+    let route = Route::hashed(&key, "Temp", "lab", "lab.room1").unwrap();
+    let hash = route.hash().expect("a hashed route has a hash");
+    let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(route.to_string(), format!("lab#{hex}"));
+    let expected = RouteHash::compute(
+        &key,
+        &TypeName::new("Temp").unwrap(),
+        &Path::new("lab.room1").unwrap(),
+    );
+    assert_eq!(hash.as_bytes(), expected.as_bytes());
+    assert_eq!(hash.as_bytes().len(), HASH_LEN);
+    assert_eq!(format!("{hash:?}"), format!("RouteHash({hex})"));
+    assert_eq!(format!("{route:?}"), format!("Route(lab#{hex})"));
+    assert_eq!(
+        format!("{:?}", Route::new("Temp", "lab.room1").unwrap()),
+        "Route(Temp@lab.room1)"
     );
 }
