@@ -1,9 +1,11 @@
 //! Property tests against a reference model (a `VecDeque` per receiver).
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
-use dndm_core::{Config, Policy, SendError, channel};
+use dndm_core::{Config, Policy, Receiver, RecvTimeoutError, SendError, channel};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -17,6 +19,29 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 
 fn policy() -> impl Strategy<Value = Policy> {
     prop_oneof![Just(Policy::Reject), Just(Policy::DropOldest)]
+}
+
+/// How long a receiver waits for the next message while senders are still
+/// sending: far above any stall, so reaching it means a message was lost.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Every message until the channel reports that all senders are gone. A
+/// channel that loses a live sender's lane would leave a plain `recv` (or
+/// `for _ in &rx`) waiting forever; this fails the case instead.
+fn receive_until_disconnected<T>(rx: &Receiver<T>) -> Result<Vec<T>, TestCaseError> {
+    let mut got = Vec::new();
+    loop {
+        match rx.recv_timeout(PATIENCE) {
+            Ok(v) => got.push(v),
+            Err(RecvTimeoutError::Disconnected) => return Ok(got),
+            Err(e) => {
+                return Err(TestCaseError::fail(format!(
+                    "{e} within {PATIENCE:?}, after {} messages, senders still attached",
+                    got.len()
+                )));
+            }
+        }
+    }
 }
 
 proptest! {
@@ -73,7 +98,7 @@ proptest! {
         }).collect();
         drop(tx);
         let mut next = vec![0u32; senders];
-        for (s, i) in &rx {
+        for (s, i) in receive_until_disconnected(&rx)? {
             prop_assert_eq!(i, next[s]);
             next[s] += 1;
         }
@@ -87,7 +112,7 @@ proptest! {
     fn drop_oldest_counts_are_exact(cap in 1usize..16, n in 1u32..5000) {
         let (tx, rx) = channel::<u32>(Config::new(cap).policy(Policy::DropOldest)).unwrap();
         let h = std::thread::spawn(move || for i in 0..n { tx.send(i).unwrap(); });
-        let got: Vec<u32> = rx.iter().collect();
+        let got: Vec<u32> = receive_until_disconnected(&rx)?;
         h.join().unwrap();
         prop_assert!(got.windows(2).all(|w| w[0] < w[1]));
         prop_assert_eq!(got.last().copied(), Some(n - 1));

@@ -15,9 +15,9 @@
 //! no test can observe (each with a written reason).
 //!
 //! Results land in `<target>/mutants/<folder>/mutants.out/` (`missed.txt`
-//! lists the survivors); the command prints caught, missed, unviable and
-//! timeout counts per crate, and fails when any mutant was missed or timed
-//! out.
+//! lists the survivors); the command prints, per crate, how many mutants
+//! were tested, caught, missed, unviable and timed out, and how many
+//! `exclude_re` left out, and fails when any mutant was missed or timed out.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -104,17 +104,20 @@ pub(crate) fn run(args: &[String]) -> Result {
         if !matches!(status.code(), Some(0 | 2 | 3)) {
             return Err(format!("cargo mutants on {package} exited with {status}"));
         }
-        rows.push((package.clone(), counts(&out.join("mutants.out"))?));
+        let excluded = excluded(package, &files, &passthrough)?;
+        rows.push((package.clone(), counts(&out.join("mutants.out"))?, excluded));
     }
 
     let mut table = format!(
-        "\n{:<16} {:>7} {:>7} {:>9} {:>8}\n",
-        "crate", OUTCOMES[0], OUTCOMES[1], OUTCOMES[2], OUTCOMES[3]
+        "\n{:<16} {:>7} {:>7} {:>7} {:>9} {:>8} {:>9}\n",
+        "crate", "tested", OUTCOMES[0], OUTCOMES[1], OUTCOMES[2], OUTCOMES[3], "excluded"
     );
-    for (package, [caught, missed, unviable, timeout]) in &rows {
+    for (package, c, excluded) in &rows {
+        let [caught, missed, unviable, timeout] = c;
+        let tested: usize = c.iter().sum();
         let _ = writeln!(
             table,
-            "{package:<16} {caught:>7} {missed:>7} {unviable:>9} {timeout:>8}"
+            "{package:<16} {tested:>7} {caught:>7} {missed:>7} {unviable:>9} {timeout:>8} {excluded:>9}"
         );
     }
     let _ = writeln!(
@@ -126,8 +129,8 @@ pub(crate) fn run(args: &[String]) -> Result {
 
     let failed: Vec<&str> = rows
         .iter()
-        .filter(|(_, c)| c[1] > 0 || c[3] > 0)
-        .map(|(p, _)| p.as_str())
+        .filter(|(_, c, _)| c[1] > 0 || c[3] > 0)
+        .map(|(p, _, _)| p.as_str())
         .collect();
     if failed.is_empty() {
         Ok(())
@@ -149,6 +152,36 @@ fn ensure_installed() -> Result {
         return Ok(());
     }
     crate::run(cargo().args(["install", "cargo-mutants", "--locked"]))
+}
+
+/// How many of the selected mutants `exclude_re` in `.cargo/mutants.toml`
+/// leaves out: the listing without the config minus the listing with it.
+fn excluded(package: &str, files: &[String], passthrough: &[String]) -> Result<usize> {
+    let list = |no_config: bool| -> Result<usize> {
+        let mut cmd = cargo();
+        cmd.args(["mutants", "--list", "--package", package]);
+        if no_config {
+            cmd.arg("--no-config");
+        }
+        for f in files {
+            cmd.args(["--file", f]);
+        }
+        let out = cmd
+            .args(passthrough)
+            .output()
+            .map_err(|e| format!("could not start cargo mutants --list: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cargo mutants --list on {package} exited with {}",
+                out.status
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count())
+    };
+    Ok(list(true)?.saturating_sub(list(false)?))
 }
 
 /// Mutants per outcome, in [`OUTCOMES`] order, from one run's output folder.
