@@ -56,6 +56,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod crdt;
 mod info;
 mod path;
 mod policy;
