@@ -71,6 +71,7 @@ mod error;
 mod node;
 mod pubsub;
 mod remote;
+mod replicate;
 mod scope;
 mod service;
 
@@ -91,6 +92,7 @@ pub use pubsub::{
     Iter, PublishOptions, Publisher, PublisherId, Sample, SubscribeOptions, Subscriber, now_ns,
 };
 pub use remote::{PEER_EVENT_CAPACITY, PeerEvent, PeerEventKind, PeerId, PeerInfo};
+pub use replicate::{ReplicateError, ReplicationOptions, STATE_PATH};
 pub use scope::*;
 pub use service::{Client, Server};
 

@@ -14,6 +14,8 @@ pub enum HandleKind {
     Server,
     /// A service client.
     Client,
+    /// The replication of the scope's replicated keys.
+    Replication,
 }
 
 impl fmt::Display for HandleKind {
@@ -23,6 +25,7 @@ impl fmt::Display for HandleKind {
             HandleKind::Subscriber => "subscriber",
             HandleKind::Server => "server",
             HandleKind::Client => "client",
+            HandleKind::Replication => "replication",
         })
     }
 }

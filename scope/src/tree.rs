@@ -27,6 +27,7 @@ use dndm_core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dndm_core::sync::{Condvar, Mutex, MutexGuard};
 use dndm_router::{Path, Pattern, Route, RouteError};
 
+use crate::crdt::Replicas;
 use crate::info::{HandleInfo, ScopeCounters, ScopeInfo};
 use crate::path::{self, PathError};
 use crate::policy::{Denied, Op, Policy, Target};
@@ -144,6 +145,8 @@ struct Inner {
     settings: HashMap<TypeId, AnySetting>,
     grants: Vec<(u64, Access)>,
     cache: Cache,
+    /// The replicated keys, made at first use.
+    replicas: Option<Arc<Replicas>>,
 }
 
 struct Tree {
@@ -192,6 +195,7 @@ impl Node {
                 policy: None,
                 settings: HashMap::new(),
                 grants: Vec::new(),
+                replicas: None,
                 cache: Cache {
                     generation: u64::MAX,
                     policies: None,
@@ -230,6 +234,9 @@ impl Node {
             .fetch_add(owned.len() as u64, Ordering::Relaxed);
         drop(owned);
         self.store.close();
+        if let Some(r) = lock(&self.inner).replicas.take() {
+            r.detach();
+        }
         if let Some(parent) = &self.parent {
             let mut p = lock(&parent.inner);
             p.children.remove(&self.id);
@@ -505,6 +512,26 @@ impl Scope {
         State::new(Arc::clone(&self.node.store), Access::ReadWrite)
     }
 
+    /// This scope's replicated keys (see [`crdt`](crate::crdt)), made at
+    /// the first call with a fresh random replica id and the host's clock.
+    /// The networking layer attaches an [`Outbox`](crate::crdt::Outbox)
+    /// that carries deltas to the same scope on other nodes; closing the
+    /// scope detaches it.
+    pub fn replicas(&self) -> Result<Arc<Replicas>, ClosedError> {
+        let mut inner = lock(&self.node.inner);
+        if inner.closing {
+            return Err(self.closed_error());
+        }
+        let path = &self.node.path;
+        Ok(Arc::clone(inner.replicas.get_or_insert_with(|| {
+            Arc::new(Replicas::new(
+                path,
+                random_replica_id(),
+                dndm_core::clock::now_ns,
+            ))
+        })))
+    }
+
     /// Lets `descendant` (and everything below it) reach this scope's state
     /// through [`state_of`](Self::state_of) with `access`.
     pub fn grant(&self, descendant: &Scope, access: Access) -> Result<(), GrantError> {
@@ -556,6 +583,13 @@ impl Scope {
     pub fn info(&self) -> ScopeInfo {
         info_of(&self.node)
     }
+}
+
+/// A replica id no other replica is likely to have: std's random hash
+/// keys (fresh for every `RandomState`), fed the process and the time.
+fn random_replica_id() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one((std::process::id(), dndm_core::clock::now_ns()))
 }
 
 fn info_of(node: &Node) -> ScopeInfo {

@@ -305,6 +305,11 @@ impl Replicas {
         true
     }
 
+    /// True while an outbox is attached.
+    pub fn is_attached(&self) -> bool {
+        lock(&self.outbox).is_some()
+    }
+
     /// Stops sending deltas (the scope closed).
     pub fn detach(&self) {
         lock(&self.outbox).take();
