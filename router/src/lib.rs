@@ -73,7 +73,8 @@ mod watch;
 pub use index::{RouteIndex, SelectorIndex};
 pub use linker::{
     ChannelIntent, ChannelInterest, EVENT_QUEUE_CAPACITY, Intent, IntentId, IntentPort, Interest,
-    InterestId, InterestPort, LinkError, LinkEvent, LinkInfo, Linker, PortError, SchemaMismatch,
+    InterestId, InterestPort, LinkError, LinkEvent, LinkGuard, LinkInfo, Linker, PortError,
+    SchemaMismatch,
 };
 pub use pattern::{Complexity, Pattern, PatternError, PatternLimits, Segment, Selector};
 pub use route::{

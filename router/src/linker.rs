@@ -75,6 +75,23 @@ pub trait InterestPort: Send + Sync + 'static {
     }
 }
 
+/// Decides whether a registration may link with another, before the link
+/// is made; given to [`Linker::add_intent_guarded`] or
+/// [`Linker::add_interest_guarded`]. A scope's guard puts a peer's
+/// declaration to the scope's policies, so that a denied operation never
+/// links, locally or from a remote peer.
+///
+/// Contract: [`admit`](Self::admit) is called with the linker's lock held
+/// (like a port's `connect`), so it must be quick, must not block on user
+/// code and must not call back into the linker. A refused pair is not
+/// retried while both registrations stay.
+pub trait LinkGuard: Send + Sync + 'static {
+    /// May the guarded registration link with one from `other`, as
+    /// described by `link`? `Err(reason)` refuses: both sides receive
+    /// [`LinkEvent::Failed`] with [`PortError::Refused`].
+    fn admit(&self, other: Origin, link: LinkInfo<'_>) -> Result<(), String>;
+}
+
 /// Why a port could not connect.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -90,6 +107,13 @@ pub enum PortError {
     /// that peer (its export filter).
     #[error("the route is not exported to the interest's peer")]
     NotExported,
+    /// A [`LinkGuard`] of one side refused the link (a scope's policy
+    /// denied a peer's declaration).
+    #[error("the link was refused: {reason}")]
+    Refused {
+        /// The guard's reason (the rule that denied it).
+        reason: String,
+    },
 }
 
 /// Why a registration failed.
@@ -313,6 +337,7 @@ struct IntentEntry {
     fingerprint: u64,
     origin: Origin,
     port: Arc<dyn IntentPort>,
+    guard: Option<Arc<dyn LinkGuard>>,
     shared: Arc<Shared>,
     links: Vec<InterestId>,
 }
@@ -322,6 +347,7 @@ struct InterestEntry {
     fingerprint: u64,
     origin: Origin,
     port: Arc<dyn InterestPort>,
+    guard: Option<Arc<dyn LinkGuard>>,
     shared: Arc<Shared>,
     links: Vec<IntentId>,
 }
@@ -426,7 +452,16 @@ impl State {
             route: &intent.route,
             selector: &interest.selector,
         };
-        if let Err(error) = intent.port.connect(&*interest.port, info) {
+        let refused = |guard: &Option<Arc<dyn LinkGuard>>, other: Origin| {
+            guard.as_ref().and_then(|g| g.admit(other, info).err())
+        };
+        let refusal = refused(&intent.guard, interest.origin)
+            .or_else(|| refused(&interest.guard, intent.origin));
+        let connected = match refusal {
+            Some(reason) => Err(PortError::Refused { reason }),
+            None => intent.port.connect(&*interest.port, info),
+        };
+        if let Err(error) = connected {
             let ev = LinkEvent::Failed {
                 intent: i,
                 interest: j,
@@ -574,6 +609,29 @@ impl Linker {
         port: Arc<dyn IntentPort>,
         origin: Origin,
     ) -> Result<Intent, LinkError> {
+        self.register_intent(route, fingerprint, port, origin, None)
+    }
+
+    /// [`add_intent`](Self::add_intent) whose every link must first pass
+    /// `guard` (see [`LinkGuard`]).
+    pub fn add_intent_guarded(
+        &self,
+        route: Route,
+        fingerprint: u64,
+        port: Arc<dyn IntentPort>,
+        guard: Arc<dyn LinkGuard>,
+    ) -> Result<Intent, LinkError> {
+        self.register_intent(route, fingerprint, port, Origin::Local, Some(guard))
+    }
+
+    fn register_intent(
+        &self,
+        route: Route,
+        fingerprint: u64,
+        port: Arc<dyn IntentPort>,
+        origin: Origin,
+        guard: Option<Arc<dyn LinkGuard>>,
+    ) -> Result<Intent, LinkError> {
         let mut s = self.state();
         if s.closed {
             return Err(LinkError::Closed {
@@ -592,6 +650,7 @@ impl Linker {
                 fingerprint,
                 origin,
                 port,
+                guard,
                 shared: Arc::clone(&shared),
                 links: Vec::new(),
             },
@@ -649,6 +708,33 @@ impl Linker {
         port: Arc<dyn InterestPort>,
         origin: Origin,
     ) -> Result<Interest, LinkError> {
+        self.register_interest(selector, fingerprint, port, origin, None)
+    }
+
+    /// [`add_interest`](Self::add_interest) whose every link must first
+    /// pass `guard` (see [`LinkGuard`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`add_interest`](Self::add_interest).
+    pub fn add_interest_guarded(
+        &self,
+        selector: Selector,
+        fingerprint: u64,
+        port: Arc<dyn InterestPort>,
+        guard: Arc<dyn LinkGuard>,
+    ) -> Result<Interest, LinkError> {
+        self.register_interest(selector, fingerprint, port, Origin::Local, Some(guard))
+    }
+
+    fn register_interest(
+        &self,
+        selector: Selector,
+        fingerprint: u64,
+        port: Arc<dyn InterestPort>,
+        origin: Origin,
+        guard: Option<Arc<dyn LinkGuard>>,
+    ) -> Result<Interest, LinkError> {
         self.inner.limits.check_selector(&selector)?;
         let mut s = self.state();
         if s.closed {
@@ -668,6 +754,7 @@ impl Linker {
                 fingerprint,
                 origin,
                 port,
+                guard,
                 shared: Arc::clone(&shared),
                 links: Vec::new(),
             },

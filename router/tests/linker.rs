@@ -201,3 +201,131 @@ fn bad_input_is_typed() {
         "routes have no wildcards"
     );
 }
+
+/// Refuses links with peers' registrations on routes under `deny`, and
+/// records what it was asked.
+struct DenyPeers {
+    deny: &'static str,
+    asked: dndm_core::sync::Mutex<Vec<(dndm_router::session::Origin, String)>>,
+}
+
+impl dndm_router::LinkGuard for DenyPeers {
+    fn admit(
+        &self,
+        other: dndm_router::session::Origin,
+        link: dndm_router::LinkInfo<'_>,
+    ) -> Result<(), String> {
+        let route = link.route.to_string();
+        self.asked.lock().unwrap().push((other, route.clone()));
+        match other {
+            dndm_router::session::Origin::Peer(_) if route.contains(self.deny) => {
+                Err(format!("deny {route}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn guards_refuse_links_before_ports_connect() {
+    use dndm_router::session::{NodeId, Origin};
+    use dndm_router::{LinkGuard, PortError};
+
+    let linker = Linker::new();
+    let guard = Arc::new(DenyPeers {
+        deny: "secret",
+        asked: dndm_core::sync::Mutex::new(Vec::new()),
+    });
+    let peer = Origin::Peer(NodeId([7; 16]));
+    // A guarded local subscriber; peers publish a public and a secret route.
+    let rx = Receiver::<u32>::new(Config::new(8)).unwrap();
+    let guarded = linker
+        .add_interest_guarded(
+            "T@**".parse().unwrap(),
+            1,
+            Arc::new(ChannelInterest::new(rx.inlet())),
+            Arc::clone(&guard) as Arc<dyn LinkGuard>,
+        )
+        .unwrap();
+    let peer_pub = |route: &str| {
+        let tx = Sender::<u32>::new();
+        let i = linker
+            .add_intent_from(
+                route.parse().unwrap(),
+                1,
+                Arc::new(ChannelIntent::new(tx.downgrade())),
+                peer,
+            )
+            .unwrap();
+        (tx, i)
+    };
+    let (public_tx, public) = peer_pub("T@a.public");
+    let (secret_tx, secret) = peer_pub("T@a.secret");
+    // A local publisher on the secret route links: the guard admits locals.
+    let (local_tx, local) = publ(&linker, "T@a.secret", 1);
+    assert_eq!(public.interest_count(), 1);
+    assert_eq!(secret.interest_count(), 0);
+    assert_eq!(local.interest_count(), 1);
+    assert_eq!(guarded.intent_count(), 2);
+    public_tx.send(1).unwrap();
+    assert!(
+        secret_tx.send(2).is_err(),
+        "the refused intent reaches nobody"
+    );
+    local_tx.send(3).unwrap();
+    let mut got: Vec<u32> = rx.drain().collect();
+    got.sort();
+    assert_eq!(got, [1, 3]);
+    // Both sides hear of the refusal, with the guard's reason.
+    let refused = std::iter::from_fn(|| secret.try_event())
+        .find_map(|e| match e {
+            LinkEvent::Failed {
+                error: PortError::Refused { reason },
+                ..
+            } => Some(reason),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(refused, "deny T@a.secret");
+    assert!(std::iter::from_fn(|| guarded.try_event()).any(|e| matches!(
+        e,
+        LinkEvent::Failed {
+            error: PortError::Refused { .. },
+            ..
+        }
+    )));
+    let asked = guard.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [
+            (peer, "T@a.public".to_string()),
+            (peer, "T@a.secret".to_string()),
+            (Origin::Local, "T@a.secret".to_string()),
+        ]
+    );
+
+    // A guarded publisher: a peer's subscriber is put to the guard too.
+    let tx = Sender::<u32>::new();
+    let guarded_pub = linker
+        .add_intent_guarded(
+            "T@b.secret".parse().unwrap(),
+            1,
+            Arc::new(ChannelIntent::new(tx.downgrade())),
+            Arc::clone(&guard) as Arc<dyn LinkGuard>,
+        )
+        .unwrap();
+    let prx = Receiver::<u32>::new(Config::new(8)).unwrap();
+    let peer_sub = linker
+        .add_interest_from(
+            "T@b.*".parse().unwrap(),
+            1,
+            Arc::new(ChannelInterest::new(prx.inlet())),
+            peer,
+        )
+        .unwrap();
+    assert_eq!(peer_sub.intent_count(), 0);
+    // Only the local subscriber of `T@**`.
+    assert_eq!(guarded_pub.interest_count(), 1);
+    drop((guarded, guarded_pub, public, secret, local, peer_sub));
+    assert_eq!(linker.link_count(), 0);
+}
