@@ -618,3 +618,15 @@ impl fmt::Debug for Callback {
         f.debug_struct("Callback").finish_non_exhaustive()
     }
 }
+
+// The topics linker, for scopes that register handles with a link guard
+// (`facade/src/scope.rs`).
+impl Node {
+    pub(crate) fn topics(&self) -> &Linker {
+        &self.inner.topics
+    }
+
+    pub(crate) fn subscribe_defaults(&self) -> SubscribeOptions {
+        self.inner.defaults
+    }
+}

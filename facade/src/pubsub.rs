@@ -328,6 +328,18 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
         fingerprint: u64,
         opts: PublishOptions,
     ) -> Result<Self, crate::PublishError> {
+        Self::register_guarded(linker, route, fingerprint, opts, None)
+    }
+
+    /// [`register`](Self::register) with a guard every link must pass (a
+    /// scope's policies against peers).
+    pub(crate) fn register_guarded(
+        linker: &dndm_router::Linker,
+        route: Route,
+        fingerprint: u64,
+        opts: PublishOptions,
+        guard: Option<Arc<dyn dndm_router::LinkGuard>>,
+    ) -> Result<Self, crate::PublishError> {
         if opts.history > dndm_core::MAX_CAPACITY {
             return Err(crate::PublishError::HistoryTooDeep {
                 route: route.to_string(),
@@ -346,7 +358,10 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
             weak: tx.downgrade(),
             history: history.clone(),
         });
-        let intent = linker.add_intent(route, fingerprint, port)?;
+        let intent = match guard {
+            Some(g) => linker.add_intent_guarded(route, fingerprint, port, g)?,
+            None => linker.add_intent(route, fingerprint, port)?,
+        };
         // Lanes open at the first send, so every lane carries the id: a
         // subscriber learns from it when this publisher is finished there.
         tx.set_tag(intent.id().0);
@@ -709,6 +724,17 @@ impl<T: Message + Clone + Send + 'static> Subscriber<T> {
         fingerprint: u64,
         opts: SubscribeOptions,
     ) -> Result<Self, crate::SubscribeError> {
+        Self::register_guarded(linker, selector, fingerprint, opts, None)
+    }
+
+    /// [`register`](Self::register) with a guard every link must pass.
+    pub(crate) fn register_guarded(
+        linker: &dndm_router::Linker,
+        selector: Selector,
+        fingerprint: u64,
+        opts: SubscribeOptions,
+        guard: Option<Arc<dyn dndm_router::LinkGuard>>,
+    ) -> Result<Self, crate::SubscribeError> {
         let pattern = selector.to_string();
         let rx =
             Receiver::new(Config::new(opts.capacity).policy(opts.policy)).map_err(|source| {
@@ -734,7 +760,10 @@ impl<T: Message + Clone + Send + 'static> Subscriber<T> {
             erased: crate::remote::ErasedSubscriber(Arc::new(sink)),
             waker: Mutex::new(None),
         });
-        let interest = linker.add_interest(selector, fingerprint, port)?;
+        let interest = match guard {
+            Some(g) => linker.add_interest_guarded(selector, fingerprint, port, g)?,
+            None => linker.add_interest(selector, fingerprint, port)?,
+        };
         // DropOldest keeps "the latest N" exact only if nothing waits outside
         // the lanes, so it takes one item at a time.
         let run = match opts.policy {

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use dndm_codec::Message;
 use dndm_core::sync::atomic::{AtomicBool, Ordering};
-use dndm_router::{IntentId, InterestId, Linker, Pattern, Segment, Selector};
-use dndm_scope::{ClosedError, GrantError, HandleInfo, HandleKind, Membership, Owned};
+use dndm_router::session::Origin;
+use dndm_router::{IntentId, InterestId, LinkGuard, LinkInfo, Linker, Selector};
+use dndm_scope::{Checker, ClosedError, GrantError, HandleInfo, HandleKind, Membership, Owned};
 use parking_lot::Mutex;
 
 /// Scopes without a node: tree, policies, state types, introspection.
@@ -187,22 +188,6 @@ impl Node {
     }
 }
 
-/// The path of a pattern, as text.
-fn pattern_path(p: &Pattern) -> String {
-    let mut out = String::new();
-    for (i, s) in p.segments().iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        match s {
-            Segment::Literal(l) => out.push_str(l),
-            Segment::One => out.push('*'),
-            Segment::Any => out.push_str("**"),
-        }
-    }
-    out
-}
-
 impl Scope {
     /// A child scope `name`, inheriting this scope's settings and policies.
     pub fn child(&self, name: &str) -> Result<Scope, ScopeError> {
@@ -308,8 +293,15 @@ impl Scope {
         let route = self.scope.resolve_route(T::TYPE_NAME, path)?;
         self.scope.check(Op::Publish, Target::Route(&route))?;
         let ticket = self.scope.reserve()?;
-        let abs = route.path().map(|p| p.as_str()).unwrap_or_default();
-        let inner = self.node.publish_with::<T>(abs, opts)?;
+        // A peer's subscriber links only if it may subscribe to the route.
+        let guard = PeerGuard::for_scope(&self.scope, Op::Subscribe);
+        let inner = Publisher::register_guarded(
+            self.node.topics(),
+            route.clone(),
+            T::FINGERPRINT,
+            opts,
+            Some(guard),
+        )?;
         let (linker, id) = inner.registration();
         let closed = Arc::new(AtomicBool::new(false));
         let owned = Arc::new(IntentHandle {
@@ -357,15 +349,20 @@ impl Scope {
         T: Message + Clone + Send + 'static,
     {
         let pattern = self.scope.resolve_pattern(T::TYPE_NAME, pattern)?;
-        let abs = pattern_path(&pattern);
         let selector = Selector::Pattern(pattern);
         self.scope
             .check(Op::Subscribe, Target::Selector(&selector))?;
         let ticket = self.scope.reserve()?;
-        let inner = match opts {
-            Some(o) => self.node.subscribe_with::<T>(&abs, o)?,
-            None => self.node.subscribe::<T>(&abs)?,
-        };
+        let opts = opts.unwrap_or_else(|| self.node.subscribe_defaults());
+        // A peer's publisher links only if it may publish on its route.
+        let guard = PeerGuard::for_scope(&self.scope, Op::Publish);
+        let inner = Subscriber::register_guarded(
+            self.node.topics(),
+            selector.clone(),
+            T::FINGERPRINT,
+            opts,
+            Some(guard),
+        )?;
         let (linker, id) = inner.registration();
         let owned = Arc::new(InterestHandle {
             linker,
@@ -439,6 +436,35 @@ impl fmt::Debug for Scope {
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.info(), f)
+    }
+}
+
+/// Puts a peer's declaration to a scope's policies before it links with a
+/// handle of the scope: a peer's publisher must be allowed to publish on
+/// its route, a peer's subscriber to subscribe to the route it would
+/// receive. Local handles were checked when they were made.
+struct PeerGuard {
+    checker: Checker,
+    op: Op,
+}
+
+impl PeerGuard {
+    fn for_scope(scope: &dndm_scope::Scope, op: Op) -> Arc<dyn LinkGuard> {
+        Arc::new(Self {
+            checker: scope.checker(),
+            op,
+        })
+    }
+}
+
+impl LinkGuard for PeerGuard {
+    fn admit(&self, other: Origin, link: LinkInfo<'_>) -> Result<(), String> {
+        if other == Origin::Local {
+            return Ok(());
+        }
+        self.checker
+            .check(self.op, Target::Route(link.route))
+            .map_err(|denied| format!("{denied} (a declaration of {other:?})"))
     }
 }
 

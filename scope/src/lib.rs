@@ -71,5 +71,6 @@ pub use state::{
     Observer, ReadError, Reader, RestoreError, SnapshotError, State, StateValue, WriteError,
 };
 pub use tree::{
-    ClosedError, GrantError, Membership, Owned, Reservation, Scope, ScopeError, StateAccessError,
+    Checker, ClosedError, GrantError, Membership, Owned, Reservation, Scope, ScopeError,
+    StateAccessError,
 };

@@ -258,6 +258,16 @@ impl Node {
         self.idle.notify_all();
     }
 
+    fn check(&self, op: Op, target: Target<'_>) -> Result<(), Denied> {
+        for (scope, policy) in self.policies().iter() {
+            if let Err(e) = policy.check_in(scope, op, target) {
+                self.counters.denied.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     fn bump(&self) {
         self.tree.generation.fetch_add(1, Ordering::AcqRel);
     }
@@ -455,13 +465,15 @@ impl Scope {
     /// Checks `op` on `target` against every policy from the root down to
     /// this scope. A denial is counted and names the rule.
     pub fn check(&self, op: Op, target: Target<'_>) -> Result<(), Denied> {
-        for (scope, policy) in self.node.policies().iter() {
-            if let Err(e) = policy.check_in(scope, op, target) {
-                self.node.counters.denied.fetch_add(1, Ordering::Relaxed);
-                return Err(e);
-            }
+        self.node.check(op, target)
+    }
+
+    /// A [`Checker`] of this scope's policies that does not keep the scope
+    /// open (for a link guard the networking layer keeps beside a handle).
+    pub fn checker(&self) -> Checker {
+        Checker {
+            node: Arc::clone(&self.node),
         }
-        Ok(())
     }
 
     /// Sets a value of type `S` that this scope and its descendants inherit
@@ -626,6 +638,35 @@ impl fmt::Debug for Scope {
             .field("path", &self.node.path)
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
+    }
+}
+
+/// Checks operations against a scope's policies, root first, exactly as
+/// [`Scope::check`] (denials are counted in the scope's counters), without
+/// keeping the scope open. Taking no lock other than the scope tree's own,
+/// it may be called under the linker's lock.
+#[derive(Clone)]
+pub struct Checker {
+    node: Arc<Node>,
+}
+
+impl Checker {
+    /// See [`Scope::check`].
+    pub fn check(&self, op: Op, target: Target<'_>) -> Result<(), Denied> {
+        self.node.check(op, target)
+    }
+
+    /// The scope's path.
+    pub fn scope(&self) -> &str {
+        &self.node.path
+    }
+}
+
+impl fmt::Debug for Checker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Checker")
+            .field("scope", &self.node.path)
+            .finish()
     }
 }
 
