@@ -136,7 +136,7 @@ struct Replication {
 impl Owned for Replication {
     fn close(&self) {
         self.stop.store(true, Ordering::Release);
-        self.replicas.detach();
+        self.replicas.close();
         let thread = self.thread.lock().take();
         if let Some(t) = thread {
             if t.thread().id() == std::thread::current().id() {
@@ -258,8 +258,53 @@ impl Scope {
 
     /// The last-writer-wins register `key` of `T`, shared with the same
     /// scope on every node it reaches: the write with the greatest hybrid
-    /// logical clock stamp wins everywhere. Declaring it again (any node,
+    /// logical clock stamp wins everywhere. The handle does not keep the
+    /// scope open; once the scope closed, writes fail and reads see the
+    /// last state. Declaring it again (any node,
     /// any clone of the scope) gives another handle to the same key.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use dndm::prelude::*;
+    /// use rkyv::{Archive, Deserialize, Serialize};
+    ///
+    /// #[derive(Archive, Serialize, Deserialize, Message, Clone, Debug, PartialEq)]
+    /// #[message(name = "fleet.Mode")]
+    /// struct Mode {
+    ///     speed: u32,
+    /// }
+    ///
+    /// let a = Node::builder("a").listen("mem://doc-replicated-register")?.build()?;
+    /// let b = Node::builder("b").connect("mem://doc-replicated-register")?.build()?;
+    /// // Replication lives as long as the scope: keep it.
+    /// let fleet_a = a.scope("fleet")?;
+    /// let mode_a = fleet_a.replicated_register::<Mode>("mode")?;
+    /// let hits_a = fleet_a.replicated_counter("hits")?;
+    /// let fleet_b = b.scope("fleet")?;
+    /// let (mode_b, hits_b) = (
+    ///     fleet_b.replicated_register::<Mode>("mode")?,
+    ///     fleet_b.replicated_counter("hits")?,
+    /// );
+    /// mode_a.set(Mode { speed: 3 })?;
+    /// hits_a.add(1)?;
+    /// hits_b.add(1)?;
+    ///
+    /// // Replicas converge as soon as deltas (or a full state) arrive.
+    /// let deadline = Instant::now() + Duration::from_secs(20);
+    /// while (mode_b.get()?.is_none() || hits_a.value() != 2 || hits_b.value() != 2)
+    ///     && Instant::now() < deadline
+    /// {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    /// }
+    /// assert_eq!(mode_b.get()?, Some(Mode { speed: 3 }));
+    /// assert_eq!((hits_a.value(), hits_b.value()), (2, 2));
+    ///
+    /// // Once the scope closes, its keys can be read but not written.
+    /// fleet_b.close();
+    /// assert!(hits_b.add(1).is_err());
+    /// assert_eq!(hits_b.value(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn replicated_register<T: StateValue>(
         &self,
         key: &str,

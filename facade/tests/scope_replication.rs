@@ -331,8 +331,9 @@ fn closing_a_scope_stops_its_replication() {
     assert!(s.info().to_string().contains("replication"));
     s.close();
     assert!(s.replicated_counter("hits").is_err());
-    // A handle outlives its scope; its writes stay local.
-    c.add(1).unwrap();
-    assert_eq!(c.value(), 3);
+    // A handle outlives its scope: it reads the last state, writes fail.
+    let e = c.add(1).unwrap_err().to_string();
+    assert!(e.contains("closed") && e.contains("hits"), "{e}");
+    assert_eq!(c.value(), 2);
     assert_eq!(node.stats().intents, 0);
 }

@@ -16,6 +16,66 @@
 //!
 //! The facade (`dndm::Scope`) composes this crate with a node's linker.
 //!
+//! A scope's state can also be *replicated*: keys declared as replicated
+//! ([`crdt::Replicas`]: a last-writer-wins register ordered by hybrid
+//! logical clocks, a PN counter, an observed-remove set) are shared with
+//! the same scope on other nodes and converge without a coordinator,
+//! whatever order deltas arrive in and however often. The facade carries
+//! the deltas (`dndm::Scope::replicated_register` and friends); here two
+//! replicas are wired by hand:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use dndm_codec::Message;
+//! use dndm_scope::crdt::{Delta, Outbox, Replicas};
+//! use rkyv::{Archive, Deserialize, Serialize};
+//!
+//! #[derive(Archive, Serialize, Deserialize, Message, Clone, Debug, PartialEq)]
+//! #[message(name = "robot.Goal")]
+//! struct Goal {
+//!     x: i32,
+//! }
+//!
+//! /// Collects what a replica sends (the facade publishes it instead).
+//! #[derive(Default)]
+//! struct Wire(dndm_core::sync::Mutex<Vec<Delta>>);
+//! impl Outbox for Wire {
+//!     fn send(&self, d: Delta) {
+//!         self.0.lock().unwrap().push(d);
+//!     }
+//! }
+//!
+//! let (a, b) = (
+//!     Arc::new(Replicas::new("robot", 1, dndm_core::clock::now_ns)),
+//!     Arc::new(Replicas::new("robot", 2, dndm_core::clock::now_ns)),
+//! );
+//! let wire = Arc::new(Wire::default());
+//! a.attach(wire.clone());
+//!
+//! let goal = a.register::<Goal>("goal")?;
+//! let visits = a.counter("visits")?;
+//! goal.set(Goal { x: 3 })?;
+//! visits.add(2)?;
+//!
+//! // `b` declares the same keys, then merges whatever reaches it: deltas
+//! // in any order, twice, or a full state (what anti-entropy sends).
+//! let (goal_b, visits_b) = (b.register::<Goal>("goal")?, b.counter("visits")?);
+//! let sent = wire.0.lock().unwrap().clone();
+//! for d in sent.iter().rev().chain(&sent).chain(&a.full_state()) {
+//!     b.apply(d)?;
+//! }
+//! assert_eq!(goal_b.get()?, Some(Goal { x: 3 }));
+//! assert_eq!(visits_b.value(), 2);
+//!
+//! // Data from a peer is untrusted: a malformed delta is refused and
+//! // counted, and changes nothing.
+//! let mut bad = sent[0].clone();
+//! bad.value_type = "robot.Other".into();
+//! assert!(b.apply(&bad).is_err());
+//! assert_eq!(b.stats().dropped, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ```
 //! use dndm_codec::Message;
 //! use dndm_scope::{Access, Op, Policy, Scope, Target};

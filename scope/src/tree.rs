@@ -235,7 +235,7 @@ impl Node {
         drop(owned);
         self.store.close();
         if let Some(r) = lock(&self.inner).replicas.take() {
-            r.detach();
+            r.close();
         }
         if let Some(parent) = &self.parent {
             let mut p = lock(&parent.inner);

@@ -8,7 +8,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use dndm_core::sync::atomic::{AtomicU64, Ordering};
+use dndm_core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dndm_core::sync::{Mutex, MutexGuard};
 
 use super::hlc::{Hlc, HlcClock};
@@ -105,6 +105,14 @@ pub enum ReplicaError {
         key: String,
         /// Why.
         reason: String,
+    },
+    /// The scope closed: its replicated keys can be read, not written.
+    #[error("cannot write replicated key {key}: scope {scope} is closed")]
+    Closed {
+        /// The scope.
+        scope: String,
+        /// The key.
+        key: String,
     },
     /// The key would exceed [`MAX_KEY_ENTRIES`].
     #[error("replicated key {key} in scope {scope} is full ({MAX_KEY_ENTRIES} entries)")]
@@ -231,6 +239,7 @@ pub struct Replicas {
     now: fn() -> u64,
     inner: Mutex<Inner>,
     outbox: Mutex<Option<Arc<dyn Outbox>>>,
+    closed: AtomicBool,
     version: AtomicU64,
     applied: AtomicU64,
     changed: AtomicU64,
@@ -275,6 +284,7 @@ impl Replicas {
                 keys: BTreeMap::new(),
             }),
             outbox: Mutex::new(None),
+            closed: AtomicBool::new(false),
             version: AtomicU64::new(0),
             applied: AtomicU64::new(0),
             changed: AtomicU64::new(0),
@@ -295,10 +305,11 @@ impl Replicas {
     }
 
     /// Sets where writes send their deltas; true if none was set before
-    /// (the first caller starts replication, later ones find it running).
+    /// (the first caller starts replication, later ones find it running)
+    /// and the replicas are not closed.
     pub fn attach(&self, outbox: Arc<dyn Outbox>) -> bool {
         let mut o = lock(&self.outbox);
-        if o.is_some() {
+        if o.is_some() || self.is_closed() {
             return false;
         }
         *o = Some(outbox);
@@ -310,9 +321,22 @@ impl Replicas {
         lock(&self.outbox).is_some()
     }
 
-    /// Stops sending deltas (the scope closed).
+    /// Stops sending deltas; a later [`attach`](Self::attach) may start
+    /// again.
     pub fn detach(&self) {
         lock(&self.outbox).take();
+    }
+
+    /// The scope closed: detaches, and every later write fails with
+    /// [`ReplicaError::Closed`] (reads still see the last state).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.detach();
+    }
+
+    /// True once [`close`](Self::close)d.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Bumped by every change, local or merged.
@@ -594,6 +618,12 @@ impl Replicas {
         let delta = {
             let mut inner = lock(&self.inner);
             let inner = &mut *inner;
+            if self.is_closed() {
+                return Err(ReplicaError::Closed {
+                    scope: self.scope.clone(),
+                    key: key.to_string(),
+                });
+            }
             let Some(e) = inner.keys.get_mut(key) else {
                 // A handle exists only for a declared key, and keys are
                 // never undeclared.
