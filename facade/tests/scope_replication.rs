@@ -337,3 +337,57 @@ fn closing_a_scope_stops_its_replication() {
     assert_eq!(c.value(), 2);
     assert_eq!(node.stats().intents, 0);
 }
+
+#[test]
+fn replicas_converge_through_a_one_slot_queue() {
+    let net = SimNet::new(9, Faults::default());
+    let a = Node::builder("a").build().unwrap();
+    a.listen_with(&net.host("a", Config::default()), &addr("a"))
+        .unwrap();
+    let b = Node::builder("b").build().unwrap();
+    b.connect_with(&net.host("b", Config::default()), &addr("a"))
+        .unwrap();
+    assert!(b.wait_for_peers(1, Some(BOUND)));
+    let opts = ReplicationOptions::new()
+        .anti_entropy(Duration::from_millis(20))
+        .capacity(1);
+    let (sa, sb) = (a.scope("fleet").unwrap(), b.scope("fleet").unwrap());
+    sa.set_replication(opts);
+    sb.set_replication(opts);
+    let tools_a = sa.replicated_set::<Tool>("tools").unwrap();
+    let tools_b = sb.replicated_set::<Tool>("tools").unwrap();
+    let hits_a = sa.replicated_counter("hits").unwrap();
+    // Far more deltas than b's queue holds: whatever it drops (oldest
+    // first), a later full state repairs.
+    for id in 0..300 {
+        tools_a.insert(&Tool { id }).unwrap();
+        hits_a.add(1).unwrap();
+    }
+    for id in (0..300).step_by(3) {
+        tools_a.remove(&Tool { id }).unwrap();
+    }
+    let hits_b = sb.replicated_counter("hits").unwrap();
+    assert!(
+        eventually(|| hits_b.value() == 300 && tools_b.len() == 200),
+        "b has {} hits and {} tools",
+        hits_b.value(),
+        tools_b.len()
+    );
+    assert_eq!(tools_b.values().unwrap(), tools_a.values().unwrap());
+}
+
+#[test]
+fn a_policy_can_forbid_replication() {
+    use dndm::{Op, ScopePolicy};
+    let node = Node::new("solo");
+    let s = node.scope("fleet").unwrap();
+    s.set_policy(
+        ScopePolicy::new()
+            .deny(&[Op::Publish], dndm::STATE_PATH)
+            .unwrap(),
+    );
+    let e = s.replicated_counter("hits").unwrap_err().to_string();
+    assert!(e.contains("deny publish"), "{e}");
+    assert_eq!(node.stats().intents, 0);
+    assert_eq!(node.stats().interests, 0);
+}
