@@ -328,7 +328,14 @@ fn closing_a_scope_stops_its_replication() {
     let s = fleet(&node);
     let c = s.replicated_counter("hits").unwrap();
     c.add(2).unwrap();
-    assert!(s.info().to_string().contains("replication"));
+    let info = s.info();
+    assert_eq!(
+        info.replicated,
+        [("hits".to_string(), "counter".to_string())]
+    );
+    let text = info.to_string();
+    assert!(text.contains("replicated hits: counter"), "{text}");
+    assert!(text.contains("replication fleet._state (1 keys)"), "{text}");
     s.close();
     assert!(s.replicated_counter("hits").is_err());
     // A handle outlives its scope: it reads the last state, writes fail.

@@ -104,6 +104,9 @@ pub struct ScopeInfo {
     pub policy: Option<String>,
     /// Its state keys, by name.
     pub state: Vec<KeyInfo>,
+    /// Its replicated keys, by name, with what each is (`counter`,
+    /// `set of fleet.Tool`).
+    pub replicated: Vec<(String, String)>,
     /// Its open children.
     pub children: Vec<ScopeInfo>,
 }
@@ -140,6 +143,9 @@ impl ScopeInfo {
                 if k.computed { ", computed" } else { "" },
                 k.observers
             )?;
+        }
+        for (key, what) in &self.replicated {
+            writeln!(f, "{pad}  replicated {key}: {what}")?;
         }
         for child in &self.children {
             child.write(f, indent + 1)?;

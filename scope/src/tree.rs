@@ -605,12 +605,13 @@ fn random_replica_id() -> u64 {
 }
 
 fn info_of(node: &Node) -> ScopeInfo {
-    let (owned, children, policy) = {
+    let (owned, children, policy, replicas) = {
         let inner = lock(&node.inner);
         (
             inner.owned.values().cloned().collect::<Vec<_>>(),
             inner.children.values().cloned().collect::<Vec<_>>(),
             inner.policy.as_ref().map(|p| p.to_string()),
+            inner.replicas.clone(),
         )
     };
     let c = &node.counters;
@@ -628,6 +629,7 @@ fn info_of(node: &Node) -> ScopeInfo {
         },
         policy,
         state: node.store.keys(),
+        replicated: replicas.map(|r| r.keys()).unwrap_or_default(),
         children: children.iter().map(|c| info_of(c)).collect(),
     }
 }
