@@ -234,13 +234,14 @@ impl NodeBuilder {
     fn build_local(self) -> Node {
         let id = PeerId::random();
         let topics = Linker::new();
+        let services = Linker::new();
         Node {
             inner: Arc::new(NodeInner {
-                net: Net::new(id, &self.name, self.net, topics.clone()),
+                net: Net::new(id, &self.name, self.net, topics.clone(), services.clone()),
                 id,
                 name: self.name,
                 topics,
-                services: Linker::new(),
+                services,
                 counters: Arc::new(Counters::default()),
                 next_call: Arc::new(AtomicU64::new(1)),
                 clients: Mutex::new(HashMap::new()),
@@ -505,6 +506,7 @@ impl Node {
             self.inner.server_capacity,
             Arc::new(handler),
             Arc::clone(&self.inner.counters),
+            Arc::clone(&self.inner.next_call),
         )
     }
 
