@@ -17,12 +17,12 @@ use std::time::Duration;
 
 use dndm_codec::{FrameBuffer, FrameHeader};
 use dndm_core::sync::atomic::{AtomicBool, Ordering};
+use dndm_router::session::SendError as SessionSendError;
 use dndm_router::session::{
     CloseReason, Event, Inbound, NodeId, Origin, RemoteIntentId, RemoteInterestId, Session,
     SessionConfig, Space, Withdrawn,
 };
 use dndm_router::{Intent, Interest, Linker, Registration, RegistrationChange, RegistrationWatch};
-use dndm_router::session::SendError as SessionSendError;
 use dndm_transport::{RecvError, SendError};
 use parking_lot::Mutex;
 
@@ -815,9 +815,12 @@ impl PeerState {
                 .send_reply(now, correlation, None, &payload[..])
                 .is_err()
             {
-                let _ = self
-                    .session
-                    .send_reply(now, correlation, None, &[ReplyCode::Invalid as u8][..]);
+                let _ = self.session.send_reply(
+                    now,
+                    correlation,
+                    None,
+                    &[ReplyCode::Invalid as u8][..],
+                );
             }
         }
         for call in self.shared.rpc.take_calls() {
@@ -832,7 +835,8 @@ impl PeerState {
             };
             match self.session.send_request(now, alias, &call.payload[..]) {
                 Ok(correlation) => {
-                    self.calls.insert(correlation, (call.complete, call.deadline));
+                    self.calls
+                        .insert(correlation, (call.complete, call.deadline));
                 }
                 Err(SessionSendError::TooManyPending { .. }) => {
                     call.complete.complete(Answer::Failed(CallFailure::Busy));
