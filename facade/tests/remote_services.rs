@@ -2,6 +2,10 @@
 //! refusals while the server keeps serving others, pending calls are bounded
 //! per peer, and `Node::call` keeps a bounded client cache.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+#![allow(
+    clippy::disallowed_types,
+    reason = "test harness code uses std sync types like users do"
+)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
