@@ -404,15 +404,20 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
         })
     }
 
-    fn no_server(&self) -> CallError {
+    /// Reads the client's link events; remembers a schema mismatch.
+    fn note_mismatches(&self) {
         let mut mismatch = self.mismatch.lock();
         while let Some(ev) = self.intent.try_event() {
             if let LinkEvent::SchemaMismatch(m) = ev {
                 *mismatch = Some(m.to_string());
             }
         }
+    }
+
+    fn no_server(&self) -> CallError {
+        self.note_mismatches();
         let route = self.route().to_string();
-        match &*mismatch {
+        match &*self.mismatch.lock() {
             Some(detail) => CallError::SchemaMismatch {
                 route,
                 detail: detail.clone(),
@@ -425,23 +430,25 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
     /// may still be starting, or a peer's declarations still on their way.
     /// Returns early with the error when a server exists with another schema.
     fn await_server(&self, deadline: Deadline) -> Result<(), CallError> {
-        // Bounded by the deadline; each turn waits for one link event.
+        /// How long one wait lasts before mismatches are looked at again:
+        /// several callers may wait at once, and only one of them receives
+        /// a link event, so waiting on events alone could miss one.
+        const SLICE: Duration = Duration::from_millis(5);
+        // Bounded by the deadline (or by a server appearing).
         loop {
             if !self.port.servers.lock().is_empty() {
                 return Ok(());
+            }
+            self.note_mismatches();
+            if self.mismatch.lock().is_some() {
+                return Err(self.no_server());
             }
             let left = deadline.remaining();
             if left.is_some_and(|l| l.is_zero()) {
                 return Err(self.no_server());
             }
-            match self.intent.next_event(left) {
-                Some(LinkEvent::SchemaMismatch(m)) => {
-                    *self.mismatch.lock() = Some(m.to_string());
-                    return Err(self.no_server());
-                }
-                Some(_) => {}
-                None => return Err(self.no_server()),
-            }
+            self.intent
+                .wait_for_interest(Some(left.map_or(SLICE, |l| l.min(SLICE))));
         }
     }
 

@@ -262,3 +262,32 @@ fn node_call_keeps_a_bounded_client_cache() {
     let _server = node.serve("svc.held", |a: Ask| Reply { n: a.n }).unwrap();
     assert_eq!(held.call(Ask { n: 7 }, BOUND).unwrap().n, 7);
 }
+
+#[test]
+fn callers_waiting_together_for_a_starting_server_all_get_through() {
+    let server_node = Node::builder("late").build().unwrap();
+    let addr = server_node.listen("tcp://127.0.0.1:0").unwrap().to_string();
+    let caller = Node::builder("early")
+        .connect(&addr)
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(caller.wait_for_peers(1, Some(BOUND)));
+    // Several callers wait on one client at once; one link event reaches
+    // only one of them, and every one must notice the server.
+    let client = caller.client::<Ask, Reply>("svc.late").unwrap();
+    let waiting: Vec<_> = (0..4)
+        .map(|n| {
+            let client = std::sync::Arc::clone(&client);
+            std::thread::spawn(move || client.call(Ask { n }, BOUND))
+        })
+        .collect();
+    let local = caller.client::<Ask, Reply>("svc.late").unwrap();
+    let _server = server_node
+        .serve("svc.late", |a: Ask| Reply { n: a.n + 100 })
+        .unwrap();
+    for (n, w) in waiting.into_iter().enumerate() {
+        assert_eq!(w.join().unwrap().unwrap().n, n as u64 + 100);
+    }
+    assert_eq!(local.server_count(), 1);
+}
