@@ -522,3 +522,36 @@ fn declaring_a_key_twice_as_another_kind_is_refused() {
     let counts: BTreeMap<String, String> = w.replicas.keys().into_iter().collect();
     assert_eq!(counts.len(), 1);
 }
+
+#[test]
+fn a_key_never_grows_past_its_bound() {
+    use dndm_scope::crdt::{MAX_KEY_ENTRIES, ReplicaError};
+    let w = wired(1);
+    let count = w.replicas.counter("count").unwrap();
+    let flood = |from: usize, n: usize| Delta {
+        scope: "robot.arm".into(),
+        key: "count".into(),
+        sender: 77,
+        full: true,
+        value_type: String::new(),
+        fingerprint: 0,
+        body: Body::Counter {
+            entries: (from..from + n)
+                .map(|i| CounterEntry {
+                    replica: i as u64 + 100,
+                    inc: 1,
+                    dec: 0,
+                })
+                .collect(),
+        },
+    };
+    // One entry too many: refused whole.
+    assert!(w.replicas.apply(&flood(0, MAX_KEY_ENTRIES + 1)).is_err());
+    assert_eq!(count.value(), 0);
+    // Exactly full: accepted; then local writes fail instead of growing.
+    assert!(w.replicas.apply(&flood(0, MAX_KEY_ENTRIES)).unwrap());
+    assert_eq!(count.value(), MAX_KEY_ENTRIES as i64);
+    assert!(matches!(count.add(1), Err(ReplicaError::Full { .. })));
+    assert!(w.replicas.apply(&flood(MAX_KEY_ENTRIES, 1)).is_err());
+    assert_eq!(w.replicas.stats().dropped, 2);
+}
