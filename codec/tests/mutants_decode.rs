@@ -149,3 +149,29 @@ fn error_text_names_the_offset_and_values() {
         assert_eq!(error.to_string(), text);
     }
 }
+
+/// At its largest size, a buffer whose front holds drained frames and whose
+/// end holds part of the next one moves that part to the front to take the
+/// rest of it.
+#[test]
+fn a_partial_frame_moves_to_the_front_to_make_room() {
+    // Three 80-byte frames; the buffer holds 128 bytes.
+    let bytes = data_frames(3, 32);
+    assert_eq!(bytes.len(), 240);
+    let config = DecoderConfig::default()
+        .with_max_frame_len(128)
+        .with_initial_capacity(128);
+    let mut decoder = StreamDecoder::new(config);
+    assert_eq!(decoder.feed(&bytes), 128);
+    assert_eq!(decoder.next_frame().unwrap().unwrap().header().seq, 0);
+    assert!(decoder.next_frame().unwrap().is_none());
+    assert_eq!(decoder.buffered(), 48);
+    // The first frame's 80 bytes are free again once the partial one moves.
+    assert_eq!(decoder.feed(&bytes[128..]), 80);
+    assert_eq!(decoder.capacity(), 128);
+    assert_eq!(decoder.next_frame().unwrap().unwrap().header().seq, 1);
+    assert_eq!(decoder.feed(&bytes[208..]), 32);
+    assert_eq!(decoder.next_frame().unwrap().unwrap().header().seq, 2);
+    assert!(decoder.next_frame().unwrap().is_none());
+    assert_eq!(decoder.offset(), 240);
+}
