@@ -61,3 +61,35 @@ fn any_after_a_literal_or_one() {
     assert_eq!(by_selector.matching(&route("T@a.b.c")), [0, 1, 3]);
     assert_eq!(by_selector.matching(&route("T@x.b")), [3]);
 }
+
+/// More `**` nodes than one 64-bit word of "entered" marks: each is still
+/// entered in a lookup that reaches it.
+#[test]
+fn more_than_sixty_four_any_nodes() {
+    let patterns: Vec<String> = (0..70).map(|i| format!("T@p{i}.**")).collect();
+    let mut index = SelectorIndex::new();
+    for (i, p) in patterns.iter().enumerate() {
+        index.insert(&pattern(p), i);
+    }
+    index.insert(&pattern("T@**"), 70);
+    for i in [0, 63, 64, 69] {
+        assert_eq!(index.matching(&route(&format!("T@p{i}.x"))), [i, 70]);
+    }
+}
+
+/// Removing a `*` node leaves the numbers of live `**` nodes alone: a `**`
+/// added later does not share its mark with one already there.
+#[test]
+fn removing_a_one_node_frees_no_any_number() {
+    let mut index = SelectorIndex::new();
+    index.insert(&pattern("T@a.**"), 0);
+    index.insert(&pattern("T@*.c"), 1);
+    assert!(index.remove(&pattern("T@*.c"), &1));
+    index.insert(&pattern("T@**"), 2);
+    assert_eq!(index.matching(&route("T@a.q")), [0, 2]);
+    assert_eq!(index.matching(&route("T@a")), [0, 2]);
+    // And removing a `**` node does free its number for the next one.
+    assert!(index.remove(&pattern("T@a.**"), &0));
+    index.insert(&pattern("T@b.**"), 3);
+    assert_eq!(index.matching(&route("T@b.q")), [2, 3]);
+}
