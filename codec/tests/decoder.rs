@@ -230,7 +230,8 @@ fn regression_corpus() {
                 } else {
                     assert!(result.is_err(), "{name} must be rejected");
                 }
-                for frame in frames(&bytes).flatten() {
+                // The iterator ends after an error: at most one item per header, plus one.
+                for frame in frames(&bytes).take(bytes.len() / HEADER_LEN + 1).flatten() {
                     let _ = frame.access::<Scan>();
                     let _ = frame.access::<Command>();
                 }
@@ -359,7 +360,7 @@ proptest! {
     ) {
         let config = DecoderConfig::default().with_max_frame_len(4096);
         let _ = run(&bytes, chunk, config);
-        for frame in frames(&bytes).flatten() {
+        for frame in frames(&bytes).take(bytes.len() / HEADER_LEN + 1).flatten() {
             let _ = frame.access::<Scan>();
         }
     }
