@@ -181,6 +181,8 @@ fn next_event_returns_a_queued_event_and_none_once_closed() {
     let interest = linker
         .add_interest("T@a".parse().unwrap(), 1, Arc::new(Port))
         .unwrap();
+    // Checked first so that a linker that stopped linking fails here instead of waiting.
+    assert_eq!(intent.link_count(), 1);
     assert!(matches!(
         intent.next_event(None),
         Some(LinkEvent::Linked { .. })
@@ -225,6 +227,8 @@ fn waits_end_on_their_condition_or_their_time() {
         .add_interest("T@a".parse().unwrap(), 1, Arc::new(Port))
         .unwrap();
     assert!(intent.wait_for_interest(Some(Duration::ZERO)));
+    // Checked first so that a linker that stopped linking fails here instead of waiting.
+    assert_eq!(intent.link_count(), 1);
     assert!(intent.wait_links(|n| n == 1, None));
 }
 
