@@ -166,3 +166,35 @@ fn debug_text_shows_pending() {
     assert!(text.starts_with("RegistrationWatch"), "{text}");
     assert!(text.contains("pending: 1"), "{text}");
 }
+
+/// Dropping an intent or an interest the watch already reported is a withdrawal.
+#[test]
+fn dropping_a_reported_registration_is_a_withdrawal() {
+    let linker = Linker::new();
+    let watch = linker.watch();
+    let intent = linker
+        .add_intent("T@a".parse().unwrap(), 1, Arc::new(Port))
+        .unwrap();
+    let interest = linker
+        .add_interest("T@*".parse().unwrap(), 1, Arc::new(Port))
+        .unwrap();
+    assert_eq!(poll(&watch).len(), 2);
+    drop(intent);
+    let got = poll(&watch);
+    assert!(
+        matches!(
+            &got[..],
+            [RegistrationChange::Withdrawn(Registration::Intent { .. })]
+        ),
+        "{got:?}"
+    );
+    drop(interest);
+    let got = poll(&watch);
+    assert!(
+        matches!(
+            &got[..],
+            [RegistrationChange::Withdrawn(Registration::Interest { .. })]
+        ),
+        "{got:?}"
+    );
+}
