@@ -116,6 +116,8 @@ fn withdraw_by_id() {
     assert_eq!((linker.intent_count(), linker.interest_count()), (0, 0));
     assert_eq!(linker.link_count(), 0);
     assert!(!linker.is_closed());
+    linker.close();
+    assert!(linker.is_closed());
 }
 
 /// Each handle keeps the latest `EVENT_QUEUE_CAPACITY` events and counts

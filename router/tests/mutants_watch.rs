@@ -128,7 +128,9 @@ fn set_waker_wakes_at_once_only_when_there_is_news() {
 
     let closing = Linker::new();
     let closed_watch = closing.watch();
+    assert!(!closed_watch.is_closed(), "open until the linker closes");
     closing.close();
+    assert!(closed_watch.is_closed());
     assert!(poll(&closed_watch).is_empty());
     let (count, waker) = counter();
     closed_watch.set_waker(Some(waker));
