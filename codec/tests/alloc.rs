@@ -128,6 +128,7 @@ fn steady_state_allocates_nothing() {
         let mut seen = 0;
         while !input.is_empty() {
             let n = decoder.feed(input);
+            assert!(n > 0, "feed took nothing after every frame was drained");
             input = &input[n..];
             while let Some(frame) = decoder.next_frame().unwrap() {
                 if frame.header().kind == dndm_codec::FrameKind::Data {

@@ -38,6 +38,9 @@ fn run(
         let mut input = piece;
         while !input.is_empty() {
             let n = decoder.feed(input);
+            // Every frame was drained before this feed, and no frame is larger
+            // than the buffer may grow: it always has room.
+            assert!(n > 0, "feed took nothing from {} bytes", input.len());
             input = &input[n..];
             while let Some(frame) = decoder.next_frame()? {
                 assert_eq!(frame.payload().as_ptr() as usize % 16, 0);
@@ -49,7 +52,6 @@ fn run(
                     "more frames than the input holds"
                 );
             }
-            assert!(n > 0 || !input.is_empty(), "feed made no progress");
         }
     }
     assert!(decoder.capacity() <= config.max_frame_len.next_multiple_of(16));
@@ -228,7 +230,8 @@ fn regression_corpus() {
                 } else {
                     assert!(result.is_err(), "{name} must be rejected");
                 }
-                for frame in frames(&bytes).flatten() {
+                // The iterator ends after an error: at most one item per header, plus one.
+                for frame in frames(&bytes).take(bytes.len() / HEADER_LEN + 1).flatten() {
                     let _ = frame.access::<Scan>();
                     let _ = frame.access::<Command>();
                 }
@@ -332,6 +335,7 @@ proptest! {
             let mut input = piece;
             while !input.is_empty() {
                 let n = decoder.feed(input);
+                prop_assert!(n > 0, "feed took nothing after every frame was drained");
                 input = &input[n..];
                 while let Some(frame) = decoder.next_frame().unwrap() {
                     if frame.header().route == 1 {
@@ -356,7 +360,7 @@ proptest! {
     ) {
         let config = DecoderConfig::default().with_max_frame_len(4096);
         let _ = run(&bytes, chunk, config);
-        for frame in frames(&bytes).flatten() {
+        for frame in frames(&bytes).take(bytes.len() / HEADER_LEN + 1).flatten() {
             let _ = frame.access::<Scan>();
         }
     }

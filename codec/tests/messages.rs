@@ -194,6 +194,7 @@ fn decode_all(bytes: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {
     let mut input = bytes;
     while !input.is_empty() {
         let n = decoder.feed(input);
+        assert!(n > 0, "feed took nothing after every frame was drained");
         input = &input[n..];
         while let Some(frame) = decoder.next_frame().expect("valid stream") {
             assert_eq!(frame.payload().as_ptr() as usize % 16, 0);
@@ -335,6 +336,7 @@ fn read_buf_commit_path_and_growth() {
     while !src.is_empty() {
         let dst = decoder.read_buf();
         let n = dst.len().min(src.len()).min(3000);
+        assert!(n > 0, "no room to read into after every frame was drained");
         dst[..n].copy_from_slice(&src[..n]);
         decoder.commit(n);
         src = &src[n..];

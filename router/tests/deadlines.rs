@@ -13,6 +13,20 @@ use dndm_router::{ChannelIntent, ChannelInterest, Intent, Interest, LinkEvent, L
 
 const PAUSE: Duration = Duration::from_millis(20);
 
+/// Far beyond what any wait here needs (milliseconds).
+const BOUND: Duration = Duration::from_secs(20);
+
+/// Closes `linker` once `BOUND` has passed: a wait without limit for a link
+/// that never comes (a linker that stopped matching) then ends, and the test
+/// fails on its result instead of hanging. Harmless after the test is done.
+fn watchdog(linker: &Linker) {
+    let linker = linker.clone();
+    thread::spawn(move || {
+        thread::sleep(BOUND);
+        linker.close();
+    });
+}
+
 fn sub(linker: &Linker, sel: &str) -> (Receiver<u32>, Interest) {
     let rx = Receiver::new(Config::new(4)).unwrap();
     let port = Arc::new(ChannelInterest::new(rx.inlet()));
@@ -30,6 +44,7 @@ fn publ(linker: &Linker, route: &str) -> (Sender<u32>, Intent) {
 #[test]
 fn intent_waits_zero_and_max() {
     let linker = Linker::new();
+    watchdog(&linker);
     let (_tx, p) = publ(&linker, "T@a");
     assert!(!p.wait_for_interest(Some(Duration::ZERO)));
     assert!(!p.wait_links(|n| n > 0, Some(Duration::ZERO)));
@@ -62,6 +77,7 @@ fn intent_waits_zero_and_max() {
 #[test]
 fn interest_waits_zero_and_max() {
     let linker = Linker::new();
+    watchdog(&linker);
     let (_rx, s) = sub(&linker, "T@**");
     assert!(!s.wait_links(|n| n > 0, Some(Duration::ZERO)));
     assert!(s.next_event(Some(Duration::ZERO)).is_none());
