@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use dndm_codec::{FrameHeader, Message};
-use dndm_core::{Config, Inlet, Policy, PollReceiver, Receiver, Sender, WeakSender};
+use dndm_core::{Config, Inlet, Policy, PollReceiver, Receiver, Sender, TryRecvError, WeakSender};
 use dndm_router::session::{Archive, LocalAlias, Session};
 use dndm_router::{LinkInfo, PortError};
 
@@ -25,6 +25,11 @@ pub(crate) struct TypedOutlet<T> {
     replay: VecDeque<Envelope<T>>,
     /// Lane messages up to this sequence number were replayed already.
     replayed_to: u64,
+    /// Messages taken from the lane in one batch and not yet encoded (at
+    /// most one pump budget): one lane operation per batch, not per message.
+    taken: VecDeque<Envelope<T>>,
+    /// Where a batch lands first (kept for its allocation).
+    scratch: Vec<Item<T>>,
 }
 
 impl<T: Message + Clone + Send + 'static> TypedOutlet<T> {
@@ -47,7 +52,26 @@ impl<T: Message + Clone + Send + 'static> TypedOutlet<T> {
             weak: weak.clone(),
             replay,
             replayed_to,
+            taken: VecDeque::new(),
+            scratch: Vec::new(),
         }))
+    }
+
+    /// Moves up to `max` queued lane messages into `taken`, dropping wake
+    /// markers and what the history replay already covered. `Err` once the
+    /// lane is empty (`Empty`) or every sender is gone (`Disconnected`).
+    fn refill(&mut self, max: usize) -> Result<(), TryRecvError> {
+        self.rx
+            .get_ref()
+            .try_recv_batch(&mut self.scratch, max.max(1))?;
+        for item in self.scratch.drain(..) {
+            if let Item::Msg(e) = item
+                && e.seq > self.replayed_to
+            {
+                self.taken.push_back(e);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -70,8 +94,10 @@ impl<T: Message + Clone + Send + 'static> Outlet for TypedOutlet<T> {
             if session.pending_bytes() >= max_bytes {
                 break;
             }
-            let env = match self.replay.pop_front() {
+            let next = self.replay.pop_front().or_else(|| self.taken.pop_front());
+            let env = match next {
                 Some(e) => e,
+                None if self.refill(budget).is_ok() => continue,
                 None => match self.rx.poll_recv(cx) {
                     Poll::Ready(Ok(Item::Msg(e))) => {
                         if e.seq <= self.replayed_to {
