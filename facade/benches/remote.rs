@@ -23,6 +23,11 @@
 //!   `Remote::start`).
 //! * `remote_fanout3_tcp_64B`: one publisher → three subscriber processes;
 //!   baseline: each frame written to three raw streams, one per child.
+//! * `remote_rpc_tcp_64B`: request/reply round trip to a server in a child
+//!   process (a 64-byte `Blob` each way), one call at a time; baseline
+//!   `raw_tcpstream_echo`: the same 64 bytes behind a 4-byte length prefix
+//!   written to a blocking std `TcpStream` (no delay) and echoed back by a
+//!   child process. Nanoseconds per round trip.
 //! * `fanout_64KiB`: in process, one 64 KiB message (a `Vec<u8>`) to four
 //!   subscribers (`dndm_4subs`) beside the same Node with one subscriber
 //!   (`single_subscriber`) and a crossbeam-channel fan-out of four
@@ -135,6 +140,8 @@ fn child(role: &str) {
     match role {
         "dndm_sub" => dndm_sub(&addr, id),
         "raw_sub" => raw_sub(&addr),
+        "dndm_echo" => dndm_echo(&addr),
+        "raw_echo" => raw_echo(&addr),
         other => panic!("unknown bench child role `{other}`"),
     }
 }
@@ -200,6 +207,46 @@ fn raw_sub(addr: &str) {
             errors += 1;
         }
         next += 1;
+    }
+}
+
+/// Serves `bench.echo` until stdin closes: each request comes back as is.
+fn dndm_echo(addr: &str) {
+    let node = Node::builder("bench-echo")
+        .connect(addr)
+        .unwrap()
+        .build()
+        .unwrap();
+    let _server = node.serve("bench.echo", |b: Blob| b).unwrap();
+    loop {
+        thread::park();
+    }
+}
+
+/// Echoes length-prefixed frames on a raw TCP stream until it closes.
+fn raw_echo(addr: &str) {
+    let mut s = TcpStream::connect(addr.trim_start_matches("tcp://")).unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let mut len = [0u8; 4];
+        if s.read_exact(&mut len).is_err() {
+            return;
+        }
+        let n = u32::from_le_bytes(len) as usize;
+        if buf.len() < n {
+            buf.resize(n, 0);
+        }
+        if s.read_exact(&mut buf[..n]).is_err() {
+            return;
+        }
+        // One write per reply, as one frame would be.
+        let mut out = Vec::with_capacity(4 + n);
+        out.extend_from_slice(&len);
+        out.extend_from_slice(&buf[..n]);
+        if s.write_all(&out).is_err() {
+            return;
+        }
     }
 }
 
@@ -410,6 +457,53 @@ fn remote_case(c: &mut Criterion, scheme: &str, label: &str, size: usize, subs: 
     g.finish();
 }
 
+/// Round trips to a server process: through dndm, and through a raw
+/// stream echo.
+fn remote_rpc(c: &mut Criterion) {
+    let mut g = c.benchmark_group("remote_rpc_tcp_64B");
+    let blob = Blob {
+        seq: 0,
+        flush: false,
+        data: vec![0xab; 64 - 16],
+    };
+    let mut fixture: Option<(Node, Children)> = None;
+    g.bench_function("dndm", |b| {
+        let (node, _) = fixture.get_or_insert_with(|| {
+            let node = Node::builder("bench-caller").build().unwrap();
+            let addr = node.listen("tcp://127.0.0.1:0").unwrap();
+            let (child, stdin) = spawn_child("dndm_echo", &addr.to_string(), 0);
+            let client = node.client::<Blob, Blob>("bench.echo").unwrap();
+            assert!(client.wait_for_server(Some(BOUND)), "no echo server");
+            (node, Children(vec![(child, Some(stdin))]))
+        });
+        let client = node.client::<Blob, Blob>("bench.echo").unwrap();
+        b.iter(|| black_box(client.call(blob.clone(), BOUND).unwrap()));
+    });
+    drop(fixture);
+    let mut raw: Option<(TcpStream, Children)> = None;
+    g.bench_function("raw_tcpstream_echo", |b| {
+        let (s, _) = raw.get_or_insert_with(|| {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = format!("tcp://{}", l.local_addr().unwrap());
+            let (child, stdin) = spawn_child("raw_echo", &addr, 0);
+            let (s, _) = l.accept().unwrap();
+            s.set_nodelay(true).unwrap();
+            (s, Children(vec![(child, Some(stdin))]))
+        });
+        let mut frame = Vec::with_capacity(4 + 64);
+        frame.extend_from_slice(&64u32.to_le_bytes());
+        frame.extend_from_slice(&[0xab; 64]);
+        let mut back = [0u8; 4 + 64];
+        b.iter(|| {
+            s.write_all(&frame).unwrap();
+            s.read_exact(&mut back).unwrap();
+            black_box(back[4]);
+        });
+    });
+    drop(raw);
+    g.finish();
+}
+
 fn remote(c: &mut Criterion) {
     for scheme in ["tcp", "unix"] {
         for (label, size) in [("8B", 8), ("64B", 64), ("1KiB", 1024), ("64KiB", 64 << 10)] {
@@ -497,7 +591,7 @@ fn fanout(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10);
-    targets = remote, fanout
+    targets = remote, remote_rpc, fanout
 }
 
 fn main() {

@@ -13,10 +13,10 @@
 //! * `planner`: turns poses into commands on `robot.plan.cmd`, and asks the
 //!   map about every 100th pose;
 //! * `actuator`: receives the commands;
-//! * `map`: the map service. Request/reply does not cross processes yet, so
-//!   the query and its answer are two pub/sub routes (`robot.map.query`,
-//!   `robot.map.cell`) matched by a query id; the planner waits at most
-//!   100 ms for each answer and counts a miss otherwise;
+//! * `map`: the map service, served with request/reply on
+//!   `robot.MapQuery@robot.map` (`Node::serve`); the planner calls it across
+//!   processes (`Client::call`) with a 100 ms timeout and counts a miss
+//!   otherwise;
 //! * the dashboard itself keeps only the latest poses of `robot.**`
 //!   (`DropOldest`, capacity 4, so it shows drops).
 //!
@@ -78,6 +78,8 @@ struct MapQuery {
     id: u64,
     x: f32,
     y: f32,
+    /// When the planner asked (`now_ns`), for the map's one-way latency.
+    sent_ns: u64,
 }
 
 #[derive(Archive, Serialize, Deserialize, Message, Clone, Debug)]
@@ -544,8 +546,7 @@ fn start_role(role: &str, node: &Node, flags: &Flags) -> Result<Work> {
                 SubscribeOptions::new().capacity(1024),
             )?;
             let cmd = node.publish::<Cmd>("robot.plan.cmd")?;
-            let query = node.publish::<MapQuery>("robot.map.query")?;
-            let answers = node.subscribe::<MapCell>("robot.map.cell")?;
+            let map = node.client::<MapQuery, MapCell>("robot.map")?;
             thread::spawn(move || {
                 let (mut m, mut calls, mut misses, mut n) =
                     (Meter::default(), Meter::default(), 0, 0u64);
@@ -557,20 +558,15 @@ fn start_role(role: &str, node: &Node, flags: &Flags) -> Result<Work> {
                     n += 1;
                     if n.is_multiple_of(100) {
                         let t0 = now_ns();
-                        let _ = query.send(MapQuery {
+                        let q = MapQuery {
                             id: n,
                             x: p.x,
                             y: p.y,
-                        });
-                        let deadline = Instant::now() + Duration::from_millis(100);
-                        let answered = loop {
-                            let left = deadline.saturating_duration_since(Instant::now());
-                            match answers.recv_timeout(left) {
-                                Ok(a) if a.id == n => break true,
-                                Ok(_) => continue,
-                                Err(_) => break false,
-                            }
+                            sent_ns: t0,
                         };
+                        let answered = map
+                            .call(q, Duration::from_millis(100))
+                            .is_ok_and(|cell| cell.id == n);
                         if answered {
                             calls.add_ns(now_ns() - t0);
                         } else {
@@ -585,26 +581,29 @@ fn start_role(role: &str, node: &Node, flags: &Flags) -> Result<Work> {
                 let d = input.stats().dropped;
                 vec![
                     m.row("robot.Pose@robot.fusion.pose", d),
-                    calls.row("map query→answer round trip (misses)", misses),
+                    calls.row("robot.map call round trip (misses)", misses),
                 ]
             })
         }
         "map" => {
-            let queries = node.subscribe::<MapQuery>("robot.map.query")?;
-            let cells = node.publish::<MapCell>("robot.map.cell")?;
-            thread::spawn(move || {
-                let mut m = Meter::default();
-                while !f.stopped() {
-                    if let Ok(q) = queries.recv_timeout(Duration::from_millis(20)) {
-                        m.add(&q);
-                        let _ = cells.send(MapCell {
-                            id: q.id,
-                            occupied: (q.x * q.y) > 100.0,
-                        });
-                    }
+            let meter = Arc::new(std::sync::Mutex::new(Meter::default()));
+            let seen = Arc::clone(&meter);
+            let server = node.serve("robot.map", move |q: MapQuery| {
+                if let Ok(mut m) = seen.lock() {
+                    m.add_ns(now_ns().saturating_sub(q.sent_ns));
                 }
-                let d = queries.stats().dropped;
-                vec![m.row("robot.MapQuery@robot.map.query", d)]
+                MapCell {
+                    id: q.id,
+                    occupied: (q.x * q.y) > 100.0,
+                }
+            })?;
+            thread::spawn(move || {
+                while !f.stopped() {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                drop(server);
+                let m = std::mem::take(&mut *meter.lock().unwrap_or_else(|e| e.into_inner()));
+                vec![m.row("robot.MapQuery@robot.map (requests)", 0)]
             })
         }
         "actuator" => {

@@ -193,11 +193,34 @@ pub enum CallError {
         /// The route.
         route: String,
     },
-    /// The server's queue was full (it rejects instead of waiting).
+    /// The server's queue was full (it rejects instead of waiting), or as
+    /// many calls to the server's peer are pending as its limits allow.
     #[error("call to {route} failed: the server queue is full")]
     Busy {
         /// The route.
         route: String,
+    },
+    /// The peer serving the call left (or its connection failed) before
+    /// it replied.
+    #[error("call to {route} failed: peer {peer} left before replying: {reason}")]
+    PeerGone {
+        /// The route.
+        route: String,
+        /// The peer's node name (its address before its hello).
+        peer: String,
+        /// Why the peer's session ended.
+        reason: String,
+    },
+    /// The call could not cross to the peer or come back: the request or
+    /// the reply could not be encoded or read, or the frame was refused.
+    #[error("call to {route} via peer {peer} failed: {reason}")]
+    Remote {
+        /// The route.
+        route: String,
+        /// The peer's node name.
+        peer: String,
+        /// What went wrong.
+        reason: String,
     },
 }
 

@@ -54,6 +54,56 @@ pub struct NodeStats {
 
 type ClientKey = (TypeId, TypeId, String);
 
+/// The clients [`Node::call`] made, the least recently used evicted first:
+/// calling many paths once each never keeps one intent per path forever.
+struct ClientCache {
+    entries: HashMap<ClientKey, (Arc<dyn Any + Send + Sync>, u64)>,
+    tick: u64,
+    capacity: usize,
+}
+
+impl ClientCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            tick: 0,
+            capacity,
+        }
+    }
+
+    fn get(&mut self, key: &ClientKey) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.entries.get_mut(key).map(|(c, used)| {
+            *used = tick;
+            Arc::clone(c)
+        })
+    }
+
+    /// Inserts `client`; returns the evicted one, to be dropped outside the
+    /// node's lock (dropping a client unregisters it from the linker).
+    fn insert(
+        &mut self,
+        key: ClientKey,
+        client: Arc<dyn Any + Send + Sync>,
+    ) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.tick += 1;
+        let mut evicted = None;
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            evicted = oldest.and_then(|k| self.entries.remove(&k)).map(|(c, _)| c);
+        }
+        if self.capacity > 0 {
+            self.entries.insert(key, (client, self.tick));
+        }
+        evicted
+    }
+}
+
 struct NodeInner {
     name: String,
     id: PeerId,
@@ -63,7 +113,7 @@ struct NodeInner {
     services: Linker,
     counters: Arc<Counters>,
     next_call: Arc<AtomicU64>,
-    clients: Mutex<HashMap<ClientKey, Arc<dyn Any + Send + Sync>>>,
+    clients: Mutex<ClientCache>,
     defaults: SubscribeOptions,
     server_capacity: usize,
 }
@@ -73,7 +123,7 @@ impl Drop for NodeInner {
         // Peers first: they are told goodbye while the linker still holds
         // their proxies, then the driver thread is joined.
         self.net.shutdown();
-        self.clients.get_mut().clear();
+        self.clients.get_mut().entries.clear();
         self.topics.close();
         self.services.close();
     }
@@ -97,6 +147,7 @@ pub struct NodeBuilder {
     name: String,
     defaults: SubscribeOptions,
     server_capacity: usize,
+    client_cache: usize,
     net: NetConfig,
     listen: Vec<Address>,
     connect: Vec<Address>,
@@ -129,6 +180,15 @@ impl NodeBuilder {
     /// `capacity × concurrent callers` requests (see `docs/memory.md`).
     pub fn server_capacity(mut self, capacity: usize) -> Self {
         self.server_capacity = capacity;
+        self
+    }
+
+    /// How many clients [`Node::call`] and [`Node::client`] keep for reuse
+    /// (default 64), the least recently used dropped first. A dropped
+    /// client's intent is withdrawn; a client the caller still holds stays
+    /// valid. 0 keeps none: each `call` then registers a client anew.
+    pub fn client_cache(mut self, capacity: usize) -> Self {
+        self.client_cache = capacity;
         self
     }
 
@@ -234,16 +294,17 @@ impl NodeBuilder {
     fn build_local(self) -> Node {
         let id = PeerId::random();
         let topics = Linker::new();
+        let services = Linker::new();
         Node {
             inner: Arc::new(NodeInner {
-                net: Net::new(id, &self.name, self.net, topics.clone()),
+                net: Net::new(id, &self.name, self.net, topics.clone(), services.clone()),
                 id,
                 name: self.name,
                 topics,
-                services: Linker::new(),
+                services,
                 counters: Arc::new(Counters::default()),
                 next_call: Arc::new(AtomicU64::new(1)),
-                clients: Mutex::new(HashMap::new()),
+                clients: Mutex::new(ClientCache::new(self.client_cache)),
                 defaults: self.defaults,
                 server_capacity: self.server_capacity,
             }),
@@ -272,6 +333,7 @@ impl Node {
             name: name.to_string(),
             defaults: SubscribeOptions::default(),
             server_capacity: 1024,
+            client_cache: 64,
             net: NetConfig::default(),
             listen: Vec::new(),
             connect: Vec::new(),
@@ -505,6 +567,7 @@ impl Node {
             self.inner.server_capacity,
             Arc::new(handler),
             Arc::clone(&self.inner.counters),
+            Arc::clone(&self.inner.next_call),
         )
     }
 
@@ -515,8 +578,9 @@ impl Node {
         Resp: Message + Send + 'static,
     {
         let key = (TypeId::of::<Req>(), TypeId::of::<Resp>(), path.to_string());
-        if let Some(c) = self.inner.clients.lock().get(&key)
-            && let Ok(c) = Arc::clone(c).downcast::<Client<Req, Resp>>()
+        let cached = self.inner.clients.lock().get(&key);
+        if let Some(c) = cached
+            && let Ok(c) = c.downcast::<Client<Req, Resp>>()
         {
             return Ok(c);
         }
@@ -527,15 +591,20 @@ impl Node {
             service_fingerprint::<Req, Resp>(),
             Arc::clone(&self.inner.next_call),
         )?);
-        self.inner
+        let evicted = self
+            .inner
             .clients
             .lock()
             .insert(key, Arc::clone(&client) as Arc<dyn Any + Send + Sync>);
+        // Unregistered here, outside the cache's lock.
+        drop(evicted);
         Ok(client)
     }
 
     /// Calls the service on `Req@path` and waits at most `timeout` for the
-    /// reply. Errors: no server, timeout, handler panic, schema mismatch.
+    /// reply, from a server in this process or on a peer. Waits for a server
+    /// to appear within the same timeout. Errors: no server, timeout,
+    /// handler panic, schema mismatch, the serving peer gone.
     pub fn call<Req, Resp>(
         &self,
         path: &str,

@@ -17,11 +17,18 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::CallError;
 use crate::node::Counters;
+use crate::remote::{
+    Answer, CallFailure, Completion, ErasedServer, OutCall, RemoteReply, RemoteServer, ReplyCode,
+    RequestSink, decode_archive, encode_archive, split_reply,
+};
+use dndm_codec::Message;
 
 enum Outcome<Resp> {
     Reply(Resp),
     Panicked(String),
     Gone,
+    /// Ended by the way to a remote server (peer left, refused, busy).
+    Failed(CallError),
 }
 
 enum State<Resp> {
@@ -128,15 +135,69 @@ impl<Resp> Slot<Resp> {
     }
 }
 
-/// Where a server sends its reply. If dropped unanswered (the server went
-/// away), the caller is told at once.
-struct ReplyTo<Resp> {
-    slot: Arc<Slot<Resp>>,
+/// Where a server sends its reply: a caller in this process, or a peer's
+/// caller through the driver. If dropped unanswered (the server went away),
+/// the caller is told at once.
+enum ReplyTo<Resp> {
+    Local(Arc<Slot<Resp>>),
+    Remote {
+        /// Taken by the one answer.
+        reply: Mutex<Option<RemoteReply>>,
+        encode: fn(&Resp) -> Result<Vec<u8>, String>,
+    },
+}
+
+impl<Resp> ReplyTo<Resp> {
+    /// True when nobody waits for the outcome any more.
+    fn abandoned(&self) -> bool {
+        match self {
+            Self::Local(slot) => slot.abandoned(),
+            Self::Remote { reply, .. } => reply.lock().as_ref().is_none_or(|r| r.abandoned()),
+        }
+    }
+
+    /// Answers; false if the caller had already given up (or left).
+    fn fill(&self, outcome: Outcome<Resp>) -> bool {
+        match self {
+            Self::Local(slot) => slot.fill(outcome),
+            Self::Remote { reply, encode } => {
+                let Some(reply) = reply.lock().take() else {
+                    return false;
+                };
+                match outcome {
+                    Outcome::Reply(resp) => match encode(&resp) {
+                        Ok(bytes) => reply.send(ReplyCode::Reply, bytes),
+                        Err(e) => reply.fail(
+                            ReplyCode::Invalid,
+                            &format!("the server could not encode its reply: {e}"),
+                        ),
+                    },
+                    Outcome::Panicked(message) => reply.fail(ReplyCode::Panicked, &message),
+                    Outcome::Gone | Outcome::Failed(_) => {
+                        reply.fail(ReplyCode::NoServer, "the server went away")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands the request back to its caller as refused because the server
+    /// queue is full.
+    fn refuse_busy(&self) {
+        if let Self::Remote { reply, .. } = self
+            && let Some(reply) = reply.lock().take()
+        {
+            reply.fail(ReplyCode::Busy, "the server queue is full");
+        }
+    }
 }
 
 impl<Resp> Drop for ReplyTo<Resp> {
     fn drop(&mut self) {
-        let _ = self.slot.fill(Outcome::Gone);
+        if let Self::Local(slot) = self {
+            let _ = slot.fill(Outcome::Gone);
+        }
+        // A remote reply answers "no server" from its own drop.
     }
 }
 
@@ -161,11 +222,66 @@ impl<Req: Clone, Resp> Clone for Request<Req, Resp> {
 
 pub(crate) struct ServerPort<Req, Resp> {
     inlet: Inlet<Request<Req, Resp>>,
+    /// The face peers' clients link to.
+    erased: ErasedServer,
 }
 
 impl<Req: Send + 'static, Resp: Send + 'static> InterestPort for ServerPort<Req, Resp> {
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn erased(&self) -> Option<&dyn Any> {
+        Some(&self.erased)
+    }
+}
+
+/// A server's queue as peers' requests reach it: validated and decoded on
+/// the driver thread, queued without waiting.
+struct ServerSink<Req, Resp> {
+    inlet: Inlet<Request<Req, Resp>>,
+    /// Attached at the first request from a peer (a lane into the server).
+    tx: Mutex<Option<Sender<Request<Req, Resp>>>>,
+    next_id: Arc<AtomicU64>,
+    decode: fn(&[u8]) -> Result<Req, String>,
+    encode: fn(&Resp) -> Result<Vec<u8>, String>,
+}
+
+impl<Req: Clone + Send + 'static, Resp: Send + 'static> RequestSink for ServerSink<Req, Resp> {
+    fn submit(&self, payload: &[u8], reply: RemoteReply) {
+        let req = match (self.decode)(payload) {
+            Ok(req) => req,
+            Err(e) => {
+                reply.fail(
+                    ReplyCode::Invalid,
+                    &format!("the request is not a valid archive of its type: {e}"),
+                );
+                return;
+            }
+        };
+        let request = Request {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            req,
+            reply: Arc::new(ReplyTo::Remote {
+                reply: Mutex::new(Some(reply)),
+                encode: self.encode,
+            }),
+        };
+        let mut tx = self.tx.lock();
+        if tx.is_none() {
+            let sender = Sender::new();
+            if sender.attach(&self.inlet).is_err() {
+                // The server is closing: the reply answers "no server".
+                return;
+            }
+            *tx = Some(sender);
+        }
+        let Some(sender) = tx.as_ref() else {
+            return;
+        };
+        if let Err(dndm_core::SendError::Full { msg, .. }) = sender.try_send(request) {
+            msg.reply.refuse_busy();
+        }
     }
 }
 
@@ -177,14 +293,24 @@ impl<Req: Send + 'static, Resp: Send + 'static> InterestPort for ServerPort<Req,
 /// its own from `idle` (or clones a new one from `origin`), sends with no
 /// lock held, and puts it back. There are at most as many handles, and so
 /// lanes into the server, as callers ever sent to this server at once.
-struct ServerLink<Req, Resp> {
-    id: InterestId,
+struct LocalServer<Req, Resp> {
     /// Never sends: only cloned (under the lock, which never waits).
     origin: Mutex<Sender<Request<Req, Resp>>>,
     idle: Mutex<Vec<Sender<Request<Req, Resp>>>>,
 }
 
-impl<Req, Resp> ServerLink<Req, Resp> {
+/// One server a client can reach: in this process, or a peer's.
+struct ServerLink<Req, Resp> {
+    id: InterestId,
+    to: ServerAt<Req, Resp>,
+}
+
+enum ServerAt<Req, Resp> {
+    Local(Box<LocalServer<Req, Resp>>),
+    Remote(RemoteServer),
+}
+
+impl<Req, Resp> LocalServer<Req, Resp> {
     fn take(&self) -> Sender<Request<Req, Resp>> {
         let idle = self.idle.lock().pop();
         idle.unwrap_or_else(|| self.origin.lock().clone())
@@ -201,20 +327,35 @@ type ServerLinks<Req, Resp> = Vec<Arc<ServerLink<Req, Resp>>>;
 pub(crate) struct ClientPort<Req, Resp> {
     /// Held only to read or change the list, never while sending.
     servers: Mutex<ServerLinks<Req, Resp>>,
+    /// How requests and replies cross the wire to a peer's server.
+    encode: fn(&Req) -> Result<Vec<u8>, String>,
+    decode: fn(&[u8]) -> Result<Resp, String>,
 }
 
 impl<Req: Clone + Send + 'static, Resp: Send + 'static> IntentPort for ClientPort<Req, Resp> {
     fn connect(&self, interest: &dyn InterestPort, link: LinkInfo<'_>) -> Result<(), PortError> {
-        let server = interest
-            .as_any()
-            .downcast_ref::<ServerPort<Req, Resp>>()
-            .ok_or(PortError::Incompatible)?;
-        let tx = Sender::new();
-        tx.attach(&server.inlet).map_err(|_| PortError::Closed)?;
+        let to = if let Some(server) = interest.as_any().downcast_ref::<ServerPort<Req, Resp>>() {
+            let tx = Sender::new();
+            tx.attach(&server.inlet).map_err(|_| PortError::Closed)?;
+            ServerAt::Local(Box::new(LocalServer {
+                origin: Mutex::new(tx),
+                idle: Mutex::new(Vec::new()),
+            }))
+        } else {
+            // A peer's server (the linker has checked route, type name and
+            // fingerprint).
+            let remote = interest
+                .erased()
+                .and_then(|e| e.downcast_ref::<RemoteServer>())
+                .ok_or(PortError::Incompatible)?;
+            if !remote.admits(link.route) {
+                return Err(PortError::NotExported);
+            }
+            ServerAt::Remote(remote.clone())
+        };
         self.servers.lock().push(Arc::new(ServerLink {
             id: link.interest,
-            origin: Mutex::new(tx),
-            idle: Mutex::new(Vec::new()),
+            to,
         }));
         Ok(())
     }
@@ -229,6 +370,7 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> IntentPort for ClientPor
 /// [`Node::call`](crate::Node::call) caches). Cheap to share across threads.
 pub struct Client<Req, Resp> {
     intent: Intent,
+    fingerprint: u64,
     port: Arc<ClientPort<Req, Resp>>,
     next_id: Arc<AtomicU64>,
     rr: AtomicUsize,
@@ -241,13 +383,20 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
         route: Route,
         fingerprint: u64,
         next_id: Arc<AtomicU64>,
-    ) -> Result<Self, CallError> {
+    ) -> Result<Self, CallError>
+    where
+        Req: Message,
+        Resp: Message,
+    {
         let port = Arc::new(ClientPort {
             servers: Mutex::new(Vec::new()),
+            encode: encode_archive::<Req>,
+            decode: decode_archive::<Resp>,
         });
         let intent = linker.add_intent(route, fingerprint, Arc::clone(&port) as _)?;
         Ok(Self {
             intent,
+            fingerprint,
             port,
             next_id,
             rr: AtomicUsize::new(0),
@@ -255,15 +404,20 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
         })
     }
 
-    fn no_server(&self) -> CallError {
+    /// Reads the client's link events; remembers a schema mismatch.
+    fn note_mismatches(&self) {
         let mut mismatch = self.mismatch.lock();
         while let Some(ev) = self.intent.try_event() {
             if let LinkEvent::SchemaMismatch(m) = ev {
                 *mismatch = Some(m.to_string());
             }
         }
+    }
+
+    fn no_server(&self) -> CallError {
+        self.note_mismatches();
         let route = self.route().to_string();
-        match &*mismatch {
+        match &*self.mismatch.lock() {
             Some(detail) => CallError::SchemaMismatch {
                 route,
                 detail: detail.clone(),
@@ -272,20 +426,38 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
         }
     }
 
+    /// Waits until a server is linked, at most until `deadline`: a server
+    /// may still be starting, or a peer's declarations still on their way.
+    /// Returns early with the error when a server exists with another schema.
+    fn await_server(&self, deadline: Deadline) -> Result<(), CallError> {
+        /// How long one wait lasts before mismatches are looked at again:
+        /// several callers may wait at once, and only one of them receives
+        /// a link event, so waiting on events alone could miss one.
+        const SLICE: Duration = Duration::from_millis(5);
+        // Bounded by the deadline (or by a server appearing).
+        loop {
+            if !self.port.servers.lock().is_empty() {
+                return Ok(());
+            }
+            self.note_mismatches();
+            if self.mismatch.lock().is_some() {
+                return Err(self.no_server());
+            }
+            let left = deadline.remaining();
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(self.no_server());
+            }
+            self.intent
+                .wait_for_interest(Some(left.map_or(SLICE, |l| l.min(SLICE))));
+        }
+    }
+
     fn submit(
         &self,
         req: Req,
         pick: Option<usize>,
-        timeout: Duration,
+        deadline: Deadline,
     ) -> Result<Arc<Slot<Resp>>, CallError> {
-        let slot = Arc::new(Slot::new());
-        let request = Request {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            req,
-            reply: Arc::new(ReplyTo {
-                slot: Arc::clone(&slot),
-            }),
-        };
         // Snapshot the server, release the list, then send: a send may wait
         // for room, and the linker needs the list to link or unlink.
         let server = {
@@ -301,17 +473,65 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
         let Some(server) = server else {
             return Err(self.no_server());
         };
-        let tx = server.take();
-        let sent = tx.send_timeout(request, timeout);
-        server.put_back(tx);
-        match sent {
+        let slot = Arc::new(Slot::new());
+        match &server.to {
+            ServerAt::Local(local) => {
+                let request = Request {
+                    id: self.next_id.fetch_add(1, Ordering::Relaxed),
+                    req,
+                    reply: Arc::new(ReplyTo::Local(Arc::clone(&slot))),
+                };
+                let tx = local.take();
+                let sent = tx.send_timeout(request, deadline.remaining().unwrap_or(Duration::MAX));
+                local.put_back(tx);
+                match sent {
+                    Ok(()) => Ok(slot),
+                    Err(dndm_core::SendError::Full { .. }) => Err(CallError::Busy {
+                        route: self.route().to_string(),
+                    }),
+                    Err(_) => Err(CallError::ServerGone {
+                        route: self.route().to_string(),
+                    }),
+                }
+            }
+            ServerAt::Remote(remote) => self.submit_remote(req, remote, slot, deadline),
+        }
+    }
+
+    /// Queues a call to a peer's server; the driver completes `slot`.
+    fn submit_remote(
+        &self,
+        req: Req,
+        remote: &RemoteServer,
+        slot: Arc<Slot<Resp>>,
+        deadline: Deadline,
+    ) -> Result<Arc<Slot<Resp>>, CallError> {
+        let route = self.route().to_string();
+        let peer = remote.peer_name();
+        let payload = (self.port.encode)(&req).map_err(|reason| CallError::Remote {
+            route: route.clone(),
+            peer: peer.clone(),
+            reason: format!("the request could not be encoded: {reason}"),
+        })?;
+        let decode = self.port.decode;
+        let done = Arc::clone(&slot);
+        let (r, p) = (route.clone(), peer.clone());
+        let complete = Completion::new(move |answer| {
+            done.fill(remote_outcome(answer, decode, r, p));
+        });
+        let deadline = deadline
+            .remaining()
+            .and_then(|left| Duration::from_nanos(dndm_core::clock::now_ns()).checked_add(left));
+        let call = OutCall {
+            route: self.route().clone(),
+            fingerprint: self.fingerprint,
+            payload,
+            deadline,
+            complete,
+        };
+        match remote.call(call) {
             Ok(()) => Ok(slot),
-            Err(dndm_core::SendError::Full { .. }) => Err(CallError::Busy {
-                route: self.route().to_string(),
-            }),
-            Err(_) => Err(CallError::ServerGone {
-                route: self.route().to_string(),
-            }),
+            Err(failure) => Err(failure_error(failure, route, peer)),
         }
     }
 
@@ -324,6 +544,7 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
         let route = || self.route().to_string();
         match slot.wait(deadline) {
             Some(Outcome::Reply(r)) => Ok(r),
+            Some(Outcome::Failed(e)) => Err(e),
             Some(Outcome::Panicked(message)) => Err(CallError::HandlerPanicked {
                 route: route(),
                 message,
@@ -336,29 +557,39 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
         }
     }
 
-    /// Sends `req` to one server (round-robin over the servers on the route)
-    /// and waits at most `timeout` for its reply (a timeout too large to add
-    /// to the clock, such as `Duration::MAX`, waits without limit).
+    /// Sends `req` to one server (round-robin over the servers on the
+    /// route, in this process and on peers) and waits at most `timeout` for
+    /// its reply (a timeout too large to add to the clock, such as
+    /// `Duration::MAX`, waits without limit).
+    ///
+    /// While no server is linked yet (one may be starting, or a peer's
+    /// declarations may be on their way), the call waits for one within the
+    /// same `timeout`; if none comes the error is
+    /// [`CallError::NoServer`] (or [`CallError::SchemaMismatch`] when a
+    /// server exists with another schema).
     pub fn call(&self, req: Req, timeout: Duration) -> Result<Resp, CallError> {
         let deadline = Deadline::after(timeout);
-        let slot = self.submit(req, None, timeout)?;
+        self.await_server(deadline)?;
+        let slot = self.submit(req, None, deadline)?;
         self.finish(&slot, deadline, timeout)
     }
 
     /// Sends `req` to every server on the route and collects every reply
-    /// (or error), in server registration order.
+    /// (or error), in server registration order. Waits for a first server
+    /// like [`call`](Self::call).
     pub fn call_all(
         &self,
         req: Req,
         timeout: Duration,
     ) -> Result<Vec<Result<Resp, CallError>>, CallError> {
         let deadline = Deadline::after(timeout);
+        self.await_server(deadline)?;
         let n = self.port.servers.lock().len();
         if n == 0 {
             return Err(self.no_server());
         }
         let slots: Vec<_> = (0..n)
-            .map(|i| self.submit(req.clone(), Some(i), timeout))
+            .map(|i| self.submit(req.clone(), Some(i), deadline))
             .collect();
         Ok(slots
             .into_iter()
@@ -409,10 +640,11 @@ impl Server {
         capacity: usize,
         handler: Arc<F>,
         counters: Arc<Counters>,
+        next_id: Arc<AtomicU64>,
     ) -> Result<Self, crate::ServeError>
     where
-        Req: Clone + Send + 'static,
-        Resp: Send + 'static,
+        Req: Message + Clone + Send + 'static,
+        Resp: Message + Send + 'static,
         F: Fn(Req) -> Resp + Send + Sync + 'static,
     {
         let rx =
@@ -422,7 +654,18 @@ impl Server {
                     reason: e.to_string(),
                 }
             })?;
-        let port = Arc::new(ServerPort { inlet: rx.inlet() });
+        let inlet = rx.inlet();
+        let sink = ServerSink {
+            inlet: inlet.clone(),
+            tx: Mutex::new(None),
+            next_id,
+            decode: decode_archive::<Req>,
+            encode: encode_archive::<Resp>,
+        };
+        let port = Arc::new(ServerPort {
+            inlet,
+            erased: ErasedServer(Arc::new(sink)),
+        });
         let selector = dndm_router::Pattern::exact(&route)
             .map(dndm_router::Selector::Pattern)
             .unwrap_or_else(|| dndm_router::Selector::Hashed(route.clone()));
@@ -458,7 +701,7 @@ fn serve_loop<Req, Resp, F>(
 {
     while let Ok(request) = rx.recv() {
         let Request { id, req, reply } = request;
-        if reply.slot.abandoned() {
+        if reply.abandoned() {
             // Its caller timed out while it waited in the queue.
             counters.abandoned_requests.fetch_add(1, Ordering::Relaxed);
             continue;
@@ -477,9 +720,57 @@ fn serve_loop<Req, Resp, F>(
                 Outcome::Panicked(message)
             }
         };
-        if !reply.slot.fill(outcome) {
+        if !reply.fill(outcome) {
             counters.late_replies.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// What a peer's answer means for the caller.
+fn remote_outcome<Resp>(
+    answer: Answer<'_>,
+    decode: fn(&[u8]) -> Result<Resp, String>,
+    route: String,
+    peer: String,
+) -> Outcome<Resp> {
+    let payload = match answer {
+        Answer::Reply(payload) => payload,
+        Answer::Failed(f) => return Outcome::Failed(failure_error(f, route, peer)),
+    };
+    let text = |body: &[u8]| String::from_utf8_lossy(body).into_owned();
+    let remote = |reason: String| {
+        Outcome::Failed(CallError::Remote {
+            route: route.clone(),
+            peer: peer.clone(),
+            reason,
+        })
+    };
+    match split_reply(payload) {
+        Some((ReplyCode::Reply, body)) => match decode(body) {
+            Ok(resp) => Outcome::Reply(resp),
+            Err(e) => remote(format!("the reply is not a valid archive of its type: {e}")),
+        },
+        Some((ReplyCode::Panicked, body)) => Outcome::Panicked(text(body)),
+        Some((ReplyCode::NoServer, _)) => Outcome::Gone,
+        Some((ReplyCode::Busy, _)) => Outcome::Failed(CallError::Busy { route }),
+        Some((ReplyCode::Invalid, body)) => remote(text(body)),
+        None => remote("a malformed reply (no known outcome byte)".to_owned()),
+    }
+}
+
+fn failure_error(failure: CallFailure, route: String, peer: String) -> CallError {
+    match failure {
+        CallFailure::Busy => CallError::Busy { route },
+        CallFailure::PeerGone(reason) => CallError::PeerGone {
+            route,
+            peer,
+            reason,
+        },
+        CallFailure::Rejected(reason) => CallError::Remote {
+            route,
+            peer,
+            reason,
+        },
     }
 }
 

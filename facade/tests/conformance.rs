@@ -275,6 +275,149 @@ fn short_lived_publishers(kind: Kind) {
     assert_eq!(got, want, "{kind:?}");
 }
 
+#[derive(Archive, Serialize, Deserialize, Message, Clone, Debug, PartialEq)]
+#[message(name = "conf.Ask")]
+struct Ask {
+    n: u64,
+}
+
+#[derive(Archive, Serialize, Deserialize, Message, Clone, Debug, PartialEq)]
+#[message(name = "conf.Answer")]
+struct Answer {
+    n: u64,
+    by: String,
+}
+
+/// Another reply type on the same request type: a service schema mismatch.
+#[derive(Archive, Serialize, Deserialize, Message, Clone, Debug, PartialEq)]
+#[message(name = "conf.Answer")]
+struct OtherAnswer {
+    n: u32,
+}
+
+/// The request every test server panics on.
+const UNLUCKY: u64 = 1_000_013;
+
+fn doubler(by: &'static str) -> impl Fn(Ask) -> Answer + Send + Sync + 'static {
+    move |a: Ask| {
+        assert!(a.n != UNLUCKY, "unlucky {}", a.n);
+        Answer {
+            n: a.n * 2,
+            by: by.to_owned(),
+        }
+    }
+}
+
+fn request_reply(kind: Kind) {
+    let (a, b) = pair(kind);
+    let _server = a.serve("math.double", doubler("alpha")).unwrap();
+    // The server's declaration may still be on its way: the first call
+    // waits for it within its timeout.
+    for n in 1..=500u64 {
+        let got: Answer = b.call("math.double", Ask { n }, BOUND).unwrap();
+        assert_eq!(got.n, n * 2, "{kind:?}");
+        assert_eq!(got.by, "alpha");
+    }
+    // Many callers at once, each getting its own reply.
+    let callers: Vec<_> = (0..4u64)
+        .map(|t| {
+            let b = b.clone();
+            std::thread::spawn(move || {
+                for i in 0..100u64 {
+                    let n = t * 1000 + i;
+                    let got: Answer = b.call("math.double", Ask { n }, BOUND).unwrap();
+                    assert_eq!(got.n, n * 2);
+                }
+            })
+        })
+        .collect();
+    for c in callers {
+        c.join().unwrap();
+    }
+}
+
+fn handler_panics_reach_the_caller(kind: Kind) {
+    let (a, b) = pair(kind);
+    let _server = a.serve("math.unlucky", doubler("alpha")).unwrap();
+    let e = b
+        .call::<Ask, Answer>("math.unlucky", Ask { n: UNLUCKY }, BOUND)
+        .unwrap_err();
+    match e {
+        dndm::CallError::HandlerPanicked { message, route } => {
+            assert!(message.contains("unlucky 1000013"), "{kind:?}: {message}");
+            assert_eq!(route, "conf.Ask@math.unlucky");
+        }
+        other => panic!("{kind:?}: {other}"),
+    }
+    // The server keeps serving.
+    let ok: Answer = b.call("math.unlucky", Ask { n: 2 }, BOUND).unwrap();
+    assert_eq!(ok.n, 4);
+}
+
+fn calls_balance_over_local_and_remote_servers(kind: Kind) {
+    let (a, b) = pair(kind);
+    let _far = a.serve("math.lb", doubler("alpha")).unwrap();
+    let _near = b.serve("math.lb", doubler("beta")).unwrap();
+    let client = b.client::<Ask, Answer>("math.lb").unwrap();
+    assert!(
+        eventually(|| client.server_count() == 2),
+        "{kind:?}: {} servers",
+        client.server_count()
+    );
+    let mut by: Vec<String> = (0..10)
+        .map(|n| client.call(Ask { n }, BOUND).unwrap().by)
+        .collect();
+    by.sort();
+    by.dedup();
+    assert_eq!(by.len(), 2, "{kind:?}: {by:?}");
+    // call_all reaches both.
+    let all = client.call_all(Ask { n: 5 }, BOUND).unwrap();
+    let mut from: Vec<String> = all.into_iter().map(|r| r.unwrap().by).collect();
+    from.sort();
+    assert_eq!(from, ["alpha", "beta"], "{kind:?}");
+}
+
+fn service_schema_mismatch(kind: Kind) {
+    let (a, b) = pair(kind);
+    let _server = a.serve("math.typed", doubler("alpha")).unwrap();
+    let e = b
+        .call::<Ask, OtherAnswer>("math.typed", Ask { n: 1 }, BOUND)
+        .unwrap_err();
+    assert!(
+        matches!(e, dndm::CallError::SchemaMismatch { .. }),
+        "{kind:?}: {e}"
+    );
+}
+
+fn call_times_out_and_the_server_lives_on(kind: Kind) {
+    let (a, b) = pair(kind);
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(gate);
+    let _server = a
+        .serve("math.slow", move |q: Ask| {
+            if q.n == 0 {
+                // Held until the test releases it (bounded).
+                let _ = gate.lock().unwrap().recv_timeout(BOUND);
+            }
+            Answer {
+                n: q.n,
+                by: "alpha".to_owned(),
+            }
+        })
+        .unwrap();
+    let client = b.client::<Ask, Answer>("math.slow").unwrap();
+    assert!(client.wait_for_server(Some(BOUND)), "{kind:?}");
+    let e = client
+        .call(Ask { n: 0 }, Duration::from_millis(50))
+        .unwrap_err();
+    assert!(
+        matches!(e, dndm::CallError::Timeout { .. }),
+        "{kind:?}: {e}"
+    );
+    release.send(()).unwrap();
+    assert_eq!(client.call(Ask { n: 7 }, BOUND).unwrap().n, 7);
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod in_process {
@@ -300,7 +443,57 @@ suite!(
     schema_mismatch_on_both_sides,
     publisher_gone_is_seen,
     short_lived_publishers,
+    request_reply,
+    handler_panics_reach_the_caller,
+    calls_balance_over_local_and_remote_servers,
+    service_schema_mismatch,
+    call_times_out_and_the_server_lives_on,
 );
+
+/// A call in flight when the serving peer leaves ends at once with the
+/// reason, not at its timeout.
+fn peer_leaving_mid_call(kind: Kind) {
+    let (a, b) = pair(kind);
+    let (started_tx, started) = std::sync::mpsc::channel::<()>();
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let (started_tx, gate) = (
+        std::sync::Mutex::new(started_tx),
+        std::sync::Mutex::new(gate),
+    );
+    let server = a
+        .serve("math.stuck", move |q: Ask| {
+            let _ = started_tx.lock().unwrap().send(());
+            let _ = gate.lock().unwrap().recv_timeout(BOUND);
+            Answer {
+                n: q.n,
+                by: "alpha".to_owned(),
+            }
+        })
+        .unwrap();
+    let caller = {
+        let b = b.clone();
+        std::thread::spawn(move || b.call::<Ask, Answer>("math.stuck", Ask { n: 1 }, BOUND))
+    };
+    started.recv_timeout(BOUND).unwrap();
+    drop(a);
+    let e = caller.join().unwrap().unwrap_err();
+    assert!(
+        matches!(e, dndm::CallError::PeerGone { ref peer, .. } if peer == "alpha"),
+        "{kind:?}: {e}"
+    );
+    release.send(()).unwrap();
+    drop(server);
+}
+
+#[test]
+fn peer_leaving_mid_call_mem() {
+    peer_leaving_mid_call(Kind::Mem);
+}
+
+#[test]
+fn peer_leaving_mid_call_tcp() {
+    peer_leaving_mid_call(Kind::Tcp);
+}
 
 fn peers_see_each_other(kind: Kind) {
     let (a, b) = pair(kind);

@@ -92,17 +92,48 @@ fn dropped_nodes_leave_no_thread_and_no_descriptor() {
         for s in &subs {
             s.recv_timeout(BOUND).unwrap();
         }
+        // Request/reply on every link too: each node serves, each calls
+        // its neighbour's server across the wire.
+        let servers: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                n.serve(&format!("leak.svc.n{i}"), |b: Blob| Blob {
+                    seq: b.seq + 1,
+                    bytes: Vec::new(),
+                })
+                .unwrap()
+            })
+            .collect();
+        for (i, n) in nodes.iter().enumerate() {
+            let path = format!("leak.svc.n{}", (i + 1) % N);
+            for seq in 0..20 {
+                let r: Blob = n
+                    .call(
+                        &path,
+                        Blob {
+                            seq,
+                            bytes: vec![1; 64],
+                        },
+                        BOUND,
+                    )
+                    .unwrap();
+                assert_eq!(r.seq, seq + 1);
+            }
+        }
         // What the design explains while it runs: per node one driver and
-        // one mio I/O thread (it serves both TCP and Unix).
+        // one mio I/O thread (it serves both TCP and Unix), and one worker
+        // per server.
         let extra_threads = threads() - t0;
         assert!(
-            extra_threads <= 2 * N,
+            extra_threads <= 3 * N,
             "{extra_threads} threads for {N} nodes"
         );
         // Per node: its I/O thread's poll and waker, one listener and two
         // connection ends; a Unix listener of the ring may hold one more.
         let extra_fds = fds() - f0;
         assert!(extra_fds <= 6 * N, "{extra_fds} descriptors for {N} nodes");
+        drop(servers);
         drop(pubs);
         drop(subs);
         drop(nodes);

@@ -116,7 +116,7 @@ fn closing_a_scope_withdraws_every_handle_and_tells_the_other_side() {
         .unwrap();
     assert!(
         outside
-            .call::<Count, Count>("/watch.none", Count { n: 1 }, WAIT)
+            .call::<Count, Count>("/watch.none", Count { n: 1 }, Duration::ZERO)
             .is_err()
     );
     assert_eq!(
@@ -142,7 +142,7 @@ fn closing_a_scope_withdraws_every_handle_and_tells_the_other_side() {
     // Clients stay with the node; every subscriber and server went.
     assert_eq!(node.stats().interests, 1); // `watcher` only
     assert!(matches!(
-        node.call::<Count, Count>("robot.arm.double", Count { n: 4 }, WAIT),
+        node.call::<Count, Count>("robot.arm.double", Count { n: 4 }, Duration::ZERO),
         Err(CallError::NoServer { .. })
     ));
 

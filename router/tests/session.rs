@@ -10,7 +10,7 @@ use dndm_codec::{FrameBuffer, FrameHeader, FrameKind, StreamDecoder};
 use dndm_router::session::{
     Archive, ArchiveFormat, CloseReason, DeclareError, Event, Inbound, LimitKind, Limits,
     LocalAlias, NodeId, Origin, PathFilter, SendError, Session, SessionConfig, SessionError,
-    SessionErrorKind, Withdrawn,
+    SessionErrorKind, Space, Withdrawn,
 };
 use dndm_router::{Path, Route, Selector};
 use proptest::prelude::*;
@@ -854,7 +854,7 @@ fn requests_and_replies_are_correlated_per_peer() {
     p.pump();
     let req =
         p.a.s
-            .declare_intent(&route("Req@svc"), FP, Origin::Local)
+            .declare_intent_in(Space::Service, &route("Req@svc"), FP, Origin::Local)
             .unwrap()
             .unwrap();
     let rep =
@@ -903,6 +903,95 @@ fn requests_and_replies_are_correlated_per_peer() {
 }
 
 #[test]
+fn topics_and_services_never_mix() {
+    let mut p = Pair::new(cfg("alpha", 1), cfg("beta", 2));
+    p.pump();
+    let topic =
+        p.a.s
+            .declare_intent(&route("Req@svc"), FP, Origin::Local)
+            .unwrap()
+            .unwrap();
+    let client =
+        p.a.s
+            .declare_intent_in(Space::Service, &route("Req@svc"), FP, Origin::Local)
+            .unwrap()
+            .unwrap();
+    assert_ne!(topic, client, "one alias per space");
+    let server = p.a.s.declare_interest_in(
+        Space::Service,
+        &"Req@svc".parse().unwrap(),
+        FP,
+        Origin::Local,
+    );
+    assert_eq!(server.ok(), Some(true));
+    p.pump();
+    let spaces: Vec<_> =
+        p.b.take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::RemoteIntent(i) => Some(("intent", i.space)),
+                Event::RemoteInterest(i) => Some(("interest", i.space)),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(
+        spaces,
+        [
+            ("intent", Space::Topic),
+            ("intent", Space::Service),
+            ("interest", Space::Service)
+        ]
+    );
+    assert_eq!(
+        p.a.s.local_alias_in(Space::Service, &route("Req@svc"), FP),
+        Some(client)
+    );
+    assert_eq!(p.a.s.local_alias(&route("Req@svc"), FP), Some(topic));
+
+    // The sender refuses to mix them.
+    assert!(matches!(
+        p.a.s.send_request(p.now, topic, &b"q"[..]),
+        Err(SendError::WrongSpace {
+            space: Space::Topic,
+            ..
+        })
+    ));
+    assert!(matches!(
+        p.a.s.send_data(p.now, client, &b"d"[..]),
+        Err(SendError::WrongSpace {
+            space: Space::Service,
+            ..
+        })
+    ));
+    // A receiver drops frames that do (a peer that ignores the rule).
+    let on = |kind, a: LocalAlias| {
+        FrameHeader::new(kind, a.alias)
+            .with_flags((a.generation as u16 & 0xff) << 8)
+            .with_correlation(5)
+    };
+    assert_eq!(
+        p.b.s
+            .handle_frame(p.now, &on(FrameKind::Request, topic), b""),
+        Ok(None)
+    );
+    assert_eq!(
+        p.b.s.handle_frame(p.now, &on(FrameKind::Data, client), b""),
+        Ok(None)
+    );
+    assert_eq!(p.b.s.stats().dropped_wrong_space, 2);
+    // Withdrawing one space leaves the other.
+    assert!(
+        p.a.s
+            .withdraw_intent_in(Space::Service, &route("Req@svc"), FP)
+    );
+    assert!(
+        !p.a.s
+            .withdraw_intent_in(Space::Service, &route("Req@svc"), FP)
+    );
+    assert_eq!(p.a.s.local_alias(&route("Req@svc"), FP), Some(topic));
+}
+
+#[test]
 fn pending_requests_are_bounded_on_both_sides() {
     let mut b = cfg("beta", 2);
     b.limits.max_pending_requests = 2;
@@ -910,7 +999,7 @@ fn pending_requests_are_bounded_on_both_sides() {
     p.pump();
     let req =
         p.a.s
-            .declare_intent(&route("Req@svc"), FP, Origin::Local)
+            .declare_intent_in(Space::Service, &route("Req@svc"), FP, Origin::Local)
             .unwrap()
             .unwrap();
     p.pump();

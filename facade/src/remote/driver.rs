@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use dndm_codec::{FrameBuffer, FrameHeader};
 use dndm_core::sync::atomic::{AtomicBool, Ordering};
+use dndm_router::session::SendError as SessionSendError;
 use dndm_router::session::{
     CloseReason, Event, Inbound, NodeId, Origin, RemoteIntentId, RemoteInterestId, Session,
-    SessionConfig, Withdrawn,
+    SessionConfig, Space, Withdrawn,
 };
 use dndm_router::{Intent, Interest, Linker, Registration, RegistrationChange, RegistrationWatch};
 use dndm_transport::{RecvError, SendError};
@@ -28,6 +29,10 @@ use parking_lot::Mutex;
 
 use super::conn::{DynConnection, DynListener};
 use super::ports::{PeerCounters, PeerIntent, PeerInterest, PeerShared, Pumped};
+use super::rpc::{
+    Answer, CallFailure, Completion, PeerClient, PeerServer, RemoteReply, RemoteServer, ReplyCode,
+    RpcQueues,
+};
 use super::{NetShared, PeerEvent, PeerEventKind};
 
 /// Frames read from one connection per call.
@@ -100,6 +105,14 @@ struct PeerState {
     peer_id: Option<NodeId>,
     intents: IntentMap,
     interests: HashMap<RemoteInterestId, Interest>,
+    /// The node's services linker: the peer's clients and servers are
+    /// registered there.
+    services: Linker,
+    clients: HashMap<RemoteIntentId, (Arc<PeerClient>, Intent)>,
+    servers: HashMap<RemoteInterestId, Interest>,
+    /// Our calls awaiting the peer's reply, by correlation id, with the
+    /// caller's deadline.
+    calls: HashMap<u64, (Completion, Option<Duration>)>,
     /// Bytes produced but not yet taken by the transport.
     out: FrameBuffer,
     /// Since when the transport has refused our bytes.
@@ -154,9 +167,11 @@ struct Peer {
 pub(crate) struct Driver {
     shared: Arc<NetShared>,
     topics: Linker,
+    services: Linker,
     watch: RegistrationWatch,
-    /// Local registrations advertised to every peer, by linker id.
-    declared: BTreeMap<u64, Registration>,
+    service_watch: RegistrationWatch,
+    /// Local registrations advertised to every peer, by space and linker id.
+    declared: BTreeMap<(u8, u64), (Space, Registration)>,
     listeners: Vec<Box<dyn DynListener>>,
     peers: Vec<Peer>,
     waker: Waker,
@@ -164,14 +179,18 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(shared: Arc<NetShared>, topics: Linker) -> Self {
+    pub(crate) fn new(shared: Arc<NetShared>, topics: Linker, services: Linker) -> Self {
         let waker = Waker::from(Arc::clone(&shared.wake));
         let watch = topics.watch();
         watch.set_waker(Some(waker.clone()));
+        let service_watch = services.watch();
+        service_watch.set_waker(Some(waker.clone()));
         Self {
             shared,
             topics,
+            services,
             watch,
+            service_watch,
             declared: BTreeMap::new(),
             listeners: Vec::new(),
             peers: Vec::new(),
@@ -200,6 +219,7 @@ impl Driver {
             self.advertise(now);
             let mut cx = Context::from_waker(&self.waker);
             for p in &mut self.peers {
+                p.st.rpc(now);
                 p.st.pump(&mut cx, now, false);
                 p.flush(now);
                 p.st.run_timers(now, &self.shared);
@@ -256,8 +276,8 @@ impl Driver {
         config.export = net.export.clone();
         config.import = net.import.clone();
         let mut session = Session::new(config, now);
-        for r in self.declared.values() {
-            declare(&mut session, r);
+        for (space, r) in self.declared.values() {
+            declare(&mut session, *space, r);
         }
         let shared = Arc::new(PeerShared {
             export: net.export.clone(),
@@ -269,6 +289,7 @@ impl Driver {
             counters: PeerCounters::default(),
             info: Mutex::new(None),
             clock_offset: Mutex::new(None),
+            rpc: RpcQueues::new(net.limits.max_pending_requests as usize),
         });
         conn.set_waker(Some(self.waker.clone()));
         self.shared.peers.lock().push(Arc::clone(&shared));
@@ -280,6 +301,10 @@ impl Driver {
                 peer_id: None,
                 intents: IntentMap::default(),
                 interests: HashMap::new(),
+                services: self.services.clone(),
+                clients: HashMap::new(),
+                servers: HashMap::new(),
+                calls: HashMap::new(),
                 out: FrameBuffer::new(),
                 blocked_since: None,
                 stalled: Vec::new(),
@@ -293,6 +318,10 @@ impl Driver {
     /// Tells every session about local registrations that changed.
     fn advertise(&mut self, now: Duration) {
         self.changes.clear();
+        if self.service_watch.poll(&mut self.changes) > 0 {
+            let changes = std::mem::take(&mut self.changes);
+            self.apply(Space::Service, changes);
+        }
         if self.watch.poll(&mut self.changes) == 0 {
             return;
         }
@@ -311,23 +340,31 @@ impl Driver {
                 p.st.pump(&mut cx, now, true);
             }
         }
-        for change in self.changes.drain(..) {
+        let changes = std::mem::take(&mut self.changes);
+        self.apply(Space::Topic, changes);
+    }
+
+    /// Declares and withdraws local registrations of `space` on every
+    /// session; hands the (emptied) buffer back for reuse.
+    fn apply(&mut self, space: Space, mut changes: Vec<RegistrationChange>) {
+        for change in changes.drain(..) {
             match change {
                 RegistrationChange::Declared(r) if r.origin() == Origin::Local => {
                     for p in &mut self.peers {
-                        declare(&mut p.st.session, &r);
+                        declare(&mut p.st.session, space, &r);
                     }
-                    self.declared.insert(key(&r), r);
+                    self.declared.insert((space as u8, key(&r)), (space, r));
                 }
                 RegistrationChange::Withdrawn(r) if r.origin() == Origin::Local => {
                     for p in &mut self.peers {
-                        withdraw(&mut p.st.session, &r);
+                        withdraw(&mut p.st.session, space, &r);
                     }
-                    self.declared.remove(&key(&r));
+                    self.declared.remove(&(space as u8, key(&r)));
                 }
                 _ => {}
             }
         }
+        self.changes = changes;
     }
 
     /// Removes peers whose session ended.
@@ -369,6 +406,7 @@ impl Driver {
         }
         self.listeners.clear();
         self.watch.set_waker(None);
+        self.service_watch.set_waker(None);
     }
 }
 
@@ -380,39 +418,39 @@ fn key(r: &Registration) -> u64 {
     }
 }
 
-fn declare(session: &mut Session, r: &Registration) {
+fn declare(session: &mut Session, space: Space, r: &Registration) {
     // A declaration beyond the peer's limits is not advertised (the session
     // says why; the local registration itself stands).
     let _ = match r {
         Registration::Intent {
             route, fingerprint, ..
         } => session
-            .declare_intent(route, *fingerprint, Origin::Local)
+            .declare_intent_in(space, route, *fingerprint, Origin::Local)
             .map(|_| ()),
         Registration::Interest {
             selector,
             fingerprint,
             ..
         } => session
-            .declare_interest(selector, *fingerprint, Origin::Local)
+            .declare_interest_in(space, selector, *fingerprint, Origin::Local)
             .map(|_| ()),
         _ => Ok(()),
     };
 }
 
-fn withdraw(session: &mut Session, r: &Registration) {
+fn withdraw(session: &mut Session, space: Space, r: &Registration) {
     match r {
         Registration::Intent {
             route, fingerprint, ..
         } => {
-            session.withdraw_intent(route, *fingerprint);
+            session.withdraw_intent_in(space, route, *fingerprint);
         }
         Registration::Interest {
             selector,
             fingerprint,
             ..
         } => {
-            session.withdraw_interest(selector, *fingerprint);
+            session.withdraw_interest_in(space, selector, *fingerprint);
         }
         _ => {}
     }
@@ -524,7 +562,17 @@ impl Peer {
         let st = &mut self.st;
         st.intents.clear();
         st.interests.clear();
+        st.clients.clear();
+        st.servers.clear();
         st.stalled.clear();
+        // Every call still waiting for this peer ends now, with the reason.
+        let gone = || Answer::Failed(CallFailure::PeerGone(reason.clone()));
+        for c in st.shared.rpc.close() {
+            c.complete.complete(gone());
+        }
+        for (_, (c, _)) in st.calls.drain() {
+            c.complete(gone());
+        }
         let outlets = std::mem::take(&mut *st.shared.outlets.lock());
         drop(outlets);
         st.shared.retiring.lock().clear();
@@ -576,10 +624,22 @@ impl PeerState {
                     }
                 }
             }
-            Ok(Some(Inbound::Request { header, .. })) => {
-                // No service crosses the wire yet: release the request so
-                // the peer's caller is not left holding a slot.
-                self.session.discard_request(header.correlation);
+            Ok(Some(Inbound::Request { intent, header })) => {
+                let reply = RemoteReply::new(Arc::clone(&self.shared), header.correlation);
+                match self.clients.get(&intent) {
+                    Some((client, _)) => client.submit(payload, reply),
+                    None => {
+                        // The session accepted the frame, so the peer
+                        // declared the client: only its proxy failed to
+                        // register. The reply says no server.
+                        drop(reply);
+                    }
+                }
+            }
+            Ok(Some(Inbound::Reply { header, .. })) => {
+                if let Some((c, _)) = self.calls.remove(&header.correlation) {
+                    c.complete(Answer::Reply(payload));
+                }
             }
             Ok(_) => {}
             Err(_) => {}
@@ -611,6 +671,34 @@ impl PeerState {
                         peer: details,
                     });
                 }
+                Event::RemoteIntent(ri) if ri.space == Space::Service => {
+                    let Some(id) = self.peer_id else { continue };
+                    let port = Arc::new(PeerClient::default());
+                    if let Ok(intent) = self.services.add_intent_from(
+                        ri.route.clone(),
+                        ri.fingerprint,
+                        Arc::clone(&port) as Arc<dyn dndm_router::IntentPort>,
+                        Origin::Peer(id),
+                    ) {
+                        self.clients.insert(ri.id, (port, intent));
+                    }
+                }
+                Event::RemoteInterest(ri) if ri.space == Space::Service => {
+                    let Some(id) = self.peer_id else { continue };
+                    let port = Arc::new(PeerServer {
+                        server: RemoteServer {
+                            peer: Arc::clone(&self.shared),
+                        },
+                    });
+                    if let Ok(interest) = self.services.add_interest_from(
+                        ri.selector.clone(),
+                        ri.fingerprint,
+                        port,
+                        Origin::Peer(id),
+                    ) {
+                        self.servers.insert(ri.id, interest);
+                    }
+                }
                 Event::RemoteIntent(ri) => {
                     let Some(id) = self.peer_id else { continue };
                     let port = Arc::new(PeerIntent::new(ri.id));
@@ -639,6 +727,19 @@ impl PeerState {
                         Origin::Peer(id),
                     ) {
                         self.interests.insert(ri.id, interest);
+                    }
+                }
+                Event::Withdrawn(Withdrawn::Intent(ri)) if ri.space == Space::Service => {
+                    self.clients.remove(&ri.id);
+                }
+                Event::Withdrawn(Withdrawn::Interest(ri)) if ri.space == Space::Service => {
+                    self.servers.remove(&ri.id);
+                }
+                Event::RequestTimedOut { correlation } => {
+                    // Its caller has given up by now (the caller's own
+                    // deadline); a late reply is dropped by the session.
+                    if let Some((c, _)) = self.calls.remove(&correlation) {
+                        c.cancel();
                     }
                 }
                 Event::Withdrawn(Withdrawn::Intent(ri)) => {
@@ -732,6 +833,65 @@ impl PeerState {
                 }
             }
         });
+    }
+
+    /// Sends the replies local servers produced for the peer, the calls
+    /// local clients made to it, and forgets calls whose caller gave up.
+    fn rpc(&mut self, now: Duration) {
+        if self.closed.is_some() || !self.session.is_connected() {
+            return;
+        }
+        for (correlation, payload) in self.shared.rpc.take_replies() {
+            // Refused only if the request is no longer pending (the session
+            // closed meanwhile) or the reply is too large: then the peer's
+            // caller is told no server could answer, so it does not wait.
+            if self
+                .session
+                .send_reply(now, correlation, None, &payload[..])
+                .is_err()
+            {
+                let _ = self.session.send_reply(
+                    now,
+                    correlation,
+                    None,
+                    &[ReplyCode::Invalid as u8][..],
+                );
+            }
+        }
+        for call in self.shared.rpc.take_calls() {
+            let alias = self
+                .session
+                .local_alias_in(Space::Service, &call.route, call.fingerprint);
+            let Some(alias) = alias else {
+                call.complete.complete(Answer::Failed(CallFailure::Rejected(
+                    "the client's route is not offered to this peer".to_owned(),
+                )));
+                continue;
+            };
+            match self.session.send_request(now, alias, &call.payload[..]) {
+                Ok(correlation) => {
+                    self.calls
+                        .insert(correlation, (call.complete, call.deadline));
+                }
+                Err(SessionSendError::TooManyPending { .. }) => {
+                    call.complete.complete(Answer::Failed(CallFailure::Busy));
+                }
+                Err(e) => {
+                    call.complete
+                        .complete(Answer::Failed(CallFailure::Rejected(e.to_string())));
+                }
+            }
+        }
+        if !self.calls.is_empty() {
+            let session = &mut self.session;
+            self.calls.retain(|correlation, (_, deadline)| {
+                let live = deadline.is_none_or(|d| d > now);
+                if !live {
+                    session.cancel_request(*correlation);
+                }
+                live
+            });
+        }
     }
 
     fn run_timers(&mut self, now: Duration, net: &NetShared) {

@@ -9,6 +9,7 @@
 mod conn;
 mod driver;
 mod ports;
+mod rpc;
 mod typed;
 
 use std::collections::VecDeque;
@@ -30,6 +31,10 @@ pub(crate) use conn::{DynConnection, DynListener};
 use driver::{Command, Driver, DriverWake};
 use ports::PeerShared;
 pub(crate) use ports::{ErasedSubscriber, PeerInterest, PeerQueue};
+pub(crate) use rpc::{
+    Answer, CallFailure, Completion, ErasedServer, OutCall, RemoteReply, RemoteServer, ReplyCode,
+    RequestSink, decode_archive, encode_archive, split_reply,
+};
 pub(crate) use typed::{TypedOutlet, TypedSink};
 
 /// How many peer events a node keeps unread before dropping the oldest.
@@ -224,6 +229,7 @@ impl NetShared {
 pub(crate) struct Net {
     shared: Arc<NetShared>,
     topics: Linker,
+    services: Linker,
     driver: Mutex<Option<JoinHandle<()>>>,
     #[cfg(any(feature = "tcp", feature = "unix"))]
     mio: Mutex<Option<dndm_transport::MioTransport>>,
@@ -232,7 +238,13 @@ pub(crate) struct Net {
 }
 
 impl Net {
-    pub(crate) fn new(id: PeerId, name: &str, config: NetConfig, topics: Linker) -> Self {
+    pub(crate) fn new(
+        id: PeerId,
+        name: &str,
+        config: NetConfig,
+        topics: Linker,
+        services: Linker,
+    ) -> Self {
         Self {
             shared: Arc::new(NetShared {
                 node_id: id.0,
@@ -246,6 +258,7 @@ impl Net {
                 events_changed: Condvar::new(),
             }),
             topics,
+            services,
             driver: Mutex::new(None),
             #[cfg(any(feature = "tcp", feature = "unix"))]
             mio: Mutex::new(None),
@@ -257,7 +270,11 @@ impl Net {
     fn command(&self, c: Command) -> std::io::Result<()> {
         let mut driver = self.driver.lock();
         if driver.is_none() {
-            let d = Driver::new(Arc::clone(&self.shared), self.topics.clone());
+            let d = Driver::new(
+                Arc::clone(&self.shared),
+                self.topics.clone(),
+                self.services.clone(),
+            );
             let handle = std::thread::Builder::new()
                 .name(format!("dndm-driver-{}", self.shared.name))
                 .spawn(move || d.run())?;

@@ -136,6 +136,18 @@ pub(crate) struct PeerShared {
     pub(crate) counters: PeerCounters,
     /// The session's estimate of the peer's clock offset.
     pub(crate) clock_offset: Mutex<Option<i64>>,
+    /// Calls to the peer's servers and replies to its clients.
+    pub(crate) rpc: super::rpc::RpcQueues,
+}
+
+impl PeerShared {
+    /// The peer's node name once its hello came, its address before.
+    pub(crate) fn name(&self) -> String {
+        self.info
+            .lock()
+            .as_ref()
+            .map_or_else(|| self.label.clone(), |i| i.name.clone())
+    }
 }
 
 /// A peer's traffic counters.

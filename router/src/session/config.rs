@@ -164,6 +164,20 @@ pub enum Origin {
     Peer(NodeId),
 }
 
+/// Which kind of route a declaration is about.
+///
+/// Topics carry samples (data frames); services carry requests and replies.
+/// The two never link to each other: a server of `Req@path` is not a
+/// subscriber of `Req@path`, even where the route text is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Space {
+    /// Publish/subscribe: intents are publishers, interests subscribers.
+    #[default]
+    Topic,
+    /// Request/reply: intents are clients, interests servers.
+    Service,
+}
+
 /// The configuration of one session.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

@@ -196,6 +196,16 @@ pub enum SendError {
     /// The alias is not a live local intent of this session.
     #[error("alias {} generation {} is not a declared intent", .0.alias, .0.generation)]
     UnknownAlias(LocalAlias),
+    /// Data on a client's intent, or a request on a publisher's.
+    #[error("alias {} is a {space:?} intent: it cannot carry a {kind:?} frame", .alias.alias)]
+    WrongSpace {
+        /// The alias.
+        alias: LocalAlias,
+        /// What the intent was declared as.
+        space: super::Space,
+        /// The frame that was refused.
+        kind: dndm_codec::FrameKind,
+    },
     /// The frame would exceed the negotiated maximum frame length.
     #[error("frame of {len} bytes exceeds the negotiated limit of {limit} bytes")]
     FrameTooLarge {

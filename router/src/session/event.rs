@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use dndm_codec::FrameHeader;
 
-use super::{Limits, NodeId, RemoteIntentId, RemoteInterestId, SessionError};
+use super::{Limits, NodeId, RemoteIntentId, RemoteInterestId, SessionError, Space};
 use crate::pattern::Selector;
 use crate::route::{Path, Route};
 
@@ -37,6 +37,8 @@ pub struct RemoteIntent {
     pub route: Route,
     /// The schema fingerprint of its type.
     pub fingerprint: u64,
+    /// A publisher ([`Space::Topic`]) or a client ([`Space::Service`]).
+    pub space: Space,
 }
 
 /// A declared remote interest.
@@ -48,6 +50,8 @@ pub struct RemoteInterest {
     pub selector: Selector,
     /// The schema fingerprint of its type.
     pub fingerprint: u64,
+    /// A subscriber ([`Space::Topic`]) or a server ([`Space::Service`]).
+    pub space: Space,
 }
 
 /// A remote declaration that went away.
@@ -143,6 +147,8 @@ pub struct SessionStats {
     pub dropped_stale_generation: u64,
     /// Data or request frames for an intent outside the import filter.
     pub dropped_filtered: u64,
+    /// Data frames on a client's alias, or requests on a publisher's.
+    pub dropped_wrong_space: u64,
     /// Replies to no pending request.
     pub dropped_replies: u64,
     /// Frames handled after the session closed.

@@ -41,7 +41,7 @@ impl Session {
             }
             (State::Handshake, kind) => Err(SessionErrorKind::BeforeHandshake { kind }),
             (_, FrameKind::Control) => self.handle_control(now, payload).map(|()| None),
-            (_, FrameKind::Data) => self.resolve(now, header).map(|found| {
+            (_, FrameKind::Data) => self.resolve(now, header, Space::Topic).map(|found| {
                 found.map(|intent| Inbound::Data {
                     intent,
                     header: *header,
@@ -239,7 +239,15 @@ impl Session {
             return Err(m(r.error("id", "id and generation must not be 0")));
         }
         match op {
-            wire::OP_DECLARE_INTENT | wire::OP_DECLARE_INTEREST => {
+            wire::OP_DECLARE_INTENT
+            | wire::OP_DECLARE_INTEREST
+            | wire::OP_DECLARE_CLIENT
+            | wire::OP_DECLARE_SERVER => {
+                let space = if matches!(op, wire::OP_DECLARE_CLIENT | wire::OP_DECLARE_SERVER) {
+                    Space::Service
+                } else {
+                    Space::Topic
+                };
                 let fingerprint = r.u64("fingerprint").map_err(m)?;
                 let text = r.str("name", usize::from(u16::MAX)).map_err(m)?;
                 let max = usize::from(self.config.limits.max_name_len);
@@ -255,7 +263,7 @@ impl Session {
                     text: text.to_owned(),
                     reason: e.to_string(),
                 };
-                if op == wire::OP_DECLARE_INTENT {
+                if matches!(op, wire::OP_DECLARE_INTENT | wire::OP_DECLARE_CLIENT) {
                     if self.remote_intents.contains_key(&id) {
                         return Err(SessionErrorKind::DuplicateDeclaration { what: "intent", id });
                     }
@@ -268,6 +276,7 @@ impl Session {
                         },
                         route,
                         fingerprint,
+                        space,
                     };
                     if accepted {
                         self.events.push_back(Event::RemoteIntent(value.clone()));
@@ -297,6 +306,7 @@ impl Session {
                         id: RemoteInterestId { id, generation },
                         selector,
                         fingerprint,
+                        space,
                     };
                     if accepted {
                         self.events.push_back(Event::RemoteInterest(value.clone()));
@@ -356,16 +366,21 @@ impl Session {
         }
     }
 
-    /// Resolves the alias of a data or request frame; `None` means dropped.
+    /// Resolves the alias of a data (`space` topic) or request (`space`
+    /// service) frame; `None` means dropped.
     fn resolve(
         &mut self,
         now: Duration,
         header: &FrameHeader,
+        space: Space,
     ) -> Result<Option<RemoteIntentId>, SessionErrorKind> {
         let generation = flags_generation(header.flags);
         match self.remote_intents.get(&header.route) {
             Some(e) if e.generation.to_le_bytes()[0] == generation => {
-                if e.accepted {
+                if e.value.space != space {
+                    self.stats.dropped_wrong_space += 1;
+                    self.junk(now).map(|()| None)
+                } else if e.accepted {
                     Ok(Some(e.value.id))
                 } else {
                     self.stats.dropped_filtered += 1;
@@ -409,7 +424,7 @@ impl Session {
         if correlation == 0 {
             return Err(SessionErrorKind::MissingCorrelation);
         }
-        let Some(intent) = self.resolve(now, header)? else {
+        let Some(intent) = self.resolve(now, header, Space::Service)? else {
             return Ok(None);
         };
         if self.in_requests.contains(&correlation) {

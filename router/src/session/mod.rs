@@ -93,7 +93,7 @@ use std::time::Duration;
 use dndm_codec::{FrameBuffer, FrameHeader, FrameKind, HEADER_LEN, frame_len};
 
 pub use alias::{LocalAlias, RemoteIntentId, RemoteInterestId};
-pub use config::{ArchiveFormat, Limits, NodeId, Origin, PathFilter, SessionConfig};
+pub use config::{ArchiveFormat, Limits, NodeId, Origin, PathFilter, SessionConfig, Space};
 pub use error::{DeclareError, LimitKind, SendError, SessionError, SessionErrorKind};
 pub use event::{
     CloseReason, Event, Inbound, PeerInfo, RemoteIntent, RemoteInterest, SessionStats, Withdrawn,
@@ -143,6 +143,7 @@ enum State {
 }
 
 struct LocalIntent {
+    space: Space,
     route: Route,
     fingerprint: u64,
     refs: u32,
@@ -150,6 +151,7 @@ struct LocalIntent {
 }
 
 struct LocalInterest {
+    space: Space,
     selector: Selector,
     fingerprint: u64,
     refs: u32,
@@ -182,9 +184,9 @@ pub struct Session {
     scratch: Vec<u8>,
     updates: Vec<Update>,
     intents: Slots<LocalIntent>,
-    intent_keys: HashMap<(Route, u64), LocalAlias>,
+    intent_keys: HashMap<(Space, Route, u64), LocalAlias>,
     interests: Slots<LocalInterest>,
-    interest_keys: HashMap<(Selector, u64), LocalAlias>,
+    interest_keys: HashMap<(Space, Selector, u64), LocalAlias>,
     remote_intents: AliasTable<RemoteEntry<RemoteIntent>>,
     remote_interests: AliasTable<RemoteEntry<RemoteInterest>>,
     out_requests: HashMap<u64, Option<Duration>>,
@@ -313,9 +315,22 @@ impl Session {
         self.tx.len()
     }
 
-    /// The live alias of a local intent.
+    /// The live alias of a local publisher's intent.
     pub fn local_alias(&self, route: &Route, fingerprint: u64) -> Option<LocalAlias> {
-        self.intent_keys.get(&(route.clone(), fingerprint)).copied()
+        self.local_alias_in(Space::Topic, route, fingerprint)
+    }
+
+    /// The live alias of a local intent in `space` (a client's, to send
+    /// requests on).
+    pub fn local_alias_in(
+        &self,
+        space: Space,
+        route: &Route,
+        fingerprint: u64,
+    ) -> Option<LocalAlias> {
+        self.intent_keys
+            .get(&(space, route.clone(), fingerprint))
+            .copied()
     }
 
     // ----- outputs -----
@@ -557,7 +572,11 @@ impl Session {
                     let Some(i) = self.intents.get(a) else {
                         continue;
                     };
-                    w.u8(wire::OP_DECLARE_INTENT)
+                    let op = match i.space {
+                        Space::Topic => wire::OP_DECLARE_INTENT,
+                        Space::Service => wire::OP_DECLARE_CLIENT,
+                    };
+                    w.u8(op)
                         .u32(a.alias)
                         .u32(a.generation)
                         .u64(i.fingerprint)
@@ -567,7 +586,11 @@ impl Session {
                     let Some(i) = self.interests.get(a) else {
                         continue;
                     };
-                    w.u8(wire::OP_DECLARE_INTEREST)
+                    let op = match i.space {
+                        Space::Topic => wire::OP_DECLARE_INTEREST,
+                        Space::Service => wire::OP_DECLARE_SERVER,
+                    };
+                    w.u8(op)
                         .u32(a.alias)
                         .u32(a.generation)
                         .u64(i.fingerprint)
@@ -646,13 +669,25 @@ impl Session {
         fingerprint: u64,
         origin: Origin,
     ) -> Result<Option<LocalAlias>, DeclareError> {
+        self.declare_intent_in(Space::Topic, route, fingerprint, origin)
+    }
+
+    /// [`declare_intent`](Self::declare_intent) in `space`: a client's
+    /// intent is declared in [`Space::Service`].
+    pub fn declare_intent_in(
+        &mut self,
+        space: Space,
+        route: &Route,
+        fingerprint: u64,
+        origin: Origin,
+    ) -> Result<Option<LocalAlias>, DeclareError> {
         if self.state == State::Closed {
             return Err(DeclareError::Closed(route.to_string()));
         }
         if origin != Origin::Local || !self.config.export.allows_route(route) {
             return Ok(None);
         }
-        let key = (route.clone(), fingerprint);
+        let key = (space, route.clone(), fingerprint);
         if let Some(&a) = self.intent_keys.get(&key) {
             if let Some(i) = self.intents.get_mut(a) {
                 i.refs = i.refs.saturating_add(1);
@@ -670,6 +705,7 @@ impl Session {
         let a = self
             .intents
             .insert(LocalIntent {
+                space,
                 route: route.clone(),
                 fingerprint,
                 refs: 1,
@@ -686,7 +722,12 @@ impl Session {
     /// Drops one reference to a local intent; the peer is told when the last
     /// one goes. Returns false if it was not declared here.
     pub fn withdraw_intent(&mut self, route: &Route, fingerprint: u64) -> bool {
-        let key = (route.clone(), fingerprint);
+        self.withdraw_intent_in(Space::Topic, route, fingerprint)
+    }
+
+    /// [`withdraw_intent`](Self::withdraw_intent) in `space`.
+    pub fn withdraw_intent_in(&mut self, space: Space, route: &Route, fingerprint: u64) -> bool {
+        let key = (space, route.clone(), fingerprint);
         let Some(&a) = self.intent_keys.get(&key) else {
             return false;
         };
@@ -710,13 +751,25 @@ impl Session {
         fingerprint: u64,
         origin: Origin,
     ) -> Result<bool, DeclareError> {
+        self.declare_interest_in(Space::Topic, selector, fingerprint, origin)
+    }
+
+    /// [`declare_interest`](Self::declare_interest) in `space`: a server's
+    /// interest is declared in [`Space::Service`].
+    pub fn declare_interest_in(
+        &mut self,
+        space: Space,
+        selector: &Selector,
+        fingerprint: u64,
+        origin: Origin,
+    ) -> Result<bool, DeclareError> {
         if self.state == State::Closed {
             return Err(DeclareError::Closed(selector.to_string()));
         }
         if origin != Origin::Local || !self.config.export.allows_selector(selector) {
             return Ok(false);
         }
-        let key = (selector.clone(), fingerprint);
+        let key = (space, selector.clone(), fingerprint);
         if let Some(&a) = self.interest_keys.get(&key) {
             if let Some(i) = self.interests.get_mut(a) {
                 i.refs = i.refs.saturating_add(1);
@@ -734,6 +787,7 @@ impl Session {
         let a = self
             .interests
             .insert(LocalInterest {
+                space,
                 selector: selector.clone(),
                 fingerprint,
                 refs: 1,
@@ -749,7 +803,17 @@ impl Session {
     /// Drops one reference to a local interest; the peer is told when the
     /// last one goes. Returns false if it was not declared here.
     pub fn withdraw_interest(&mut self, selector: &Selector, fingerprint: u64) -> bool {
-        let key = (selector.clone(), fingerprint);
+        self.withdraw_interest_in(Space::Topic, selector, fingerprint)
+    }
+
+    /// [`withdraw_interest`](Self::withdraw_interest) in `space`.
+    pub fn withdraw_interest_in(
+        &mut self,
+        space: Space,
+        selector: &Selector,
+        fingerprint: u64,
+    ) -> bool {
+        let key = (space, selector.clone(), fingerprint);
         let Some(&a) = self.interest_keys.get(&key) else {
             return false;
         };
@@ -795,6 +859,18 @@ impl Session {
         a: LocalAlias,
     ) -> Result<FrameHeader, SendError> {
         let i = self.intents.get_mut(a).ok_or(SendError::UnknownAlias(a))?;
+        let allowed = match kind {
+            FrameKind::Data => i.space == Space::Topic,
+            FrameKind::Request => i.space == Space::Service,
+            _ => true,
+        };
+        if !allowed {
+            return Err(SendError::WrongSpace {
+                alias: a,
+                space: i.space,
+                kind,
+            });
+        }
         i.seq += 1;
         Ok(FrameHeader::new(kind, a.alias)
             .with_flags(generation_flags(a.generation))

@@ -25,6 +25,8 @@ pub(crate) const OP_DECLARE_INTENT: u8 = 1;
 pub(crate) const OP_DECLARE_INTEREST: u8 = 2;
 pub(crate) const OP_WITHDRAW_INTENT: u8 = 3;
 pub(crate) const OP_WITHDRAW_INTEREST: u8 = 4;
+pub(crate) const OP_DECLARE_CLIENT: u8 = 5;
+pub(crate) const OP_DECLARE_SERVER: u8 = 6;
 
 /// Bytes of an UPDATE header (type byte + count).
 pub(crate) const UPDATE_HEADER_LEN: usize = 1 + 2;

@@ -185,6 +185,8 @@ pub(crate) const PAIRS: &[Pair] = &[
     p("facade",    "remote_unix_1KiB",    "dndm",           "raw_unixstream",     Msgs),
     p("facade",    "remote_unix_64KiB",   "dndm",           "raw_unixstream",     Bytes),
     p("facade",    "remote_fanout3_tcp_64B", "dndm",        "raw_tcpstream",      Msgs),
+    // Request/reply round trip to a server process vs a raw stream echo.
+    p("facade",    "remote_rpc_tcp_64B",  "dndm",           "raw_tcpstream_echo", Nanos),
     // In process: a 64 KiB message to 4 subscribers vs to 1 (the same Node
     // API) and vs a crossbeam fan-out of 4 `Vec<u8>` clones.
     p("facade",    "fanout_64KiB",        "dndm_4subs",     "single_subscriber",  Msgs),
