@@ -210,7 +210,7 @@ struct Driver {
     waker: Waker,
     conns: Mutex<HashMap<usize, Arc<ConnShared>>>,
     /// Listeners with a waker, registered for readability by token.
-    listeners: Mutex<HashMap<usize, Arc<WakerSlot>>>,
+    listeners: Mutex<HashMap<usize, Arc<ListenSlot>>>,
     next_token: AtomicUsize,
     shutdown: AtomicBool,
     counters: Arc<Counters>,
@@ -426,8 +426,9 @@ impl Driver {
                     }
                 } else {
                     let listener = lock(&self.listeners).get(&id).cloned();
-                    if let Some(slot) = listener {
-                        slot.wake();
+                    if let Some(l) = listener {
+                        l.arrived.store(true, Ordering::SeqCst);
+                        l.slot.wake();
                     }
                 }
             }
@@ -700,9 +701,24 @@ pub struct MioListener {
 #[derive(Debug)]
 struct ListenWake {
     token: usize,
-    slot: Arc<WakerSlot>,
+    slot: Arc<ListenSlot>,
     /// Registered with the I/O thread (which wakes `slot` on readiness).
     watched: bool,
+}
+
+/// What a watched listener shares with the I/O thread.
+///
+/// `arrived` spares an event loop that calls `try_accept` every turn one
+/// failing `accept` syscall per turn (which costs a file allocation in the
+/// kernel): the I/O thread sets it on every readiness edge before it wakes
+/// the slot, and `try_accept` clears it *before* it calls `accept`, so an
+/// arrival after the clear raises a new edge and sets it again. After a
+/// successful accept it is set again, since more connections may be queued
+/// with no new edge to announce them.
+#[derive(Debug)]
+struct ListenSlot {
+    arrived: AtomicBool,
+    slot: WakerSlot,
 }
 
 impl Drop for MioListener {
@@ -765,12 +781,26 @@ impl Listener for MioListener {
             addr: self.local.clone(),
             source,
         };
+        let watched = self.wake.as_ref().filter(|w| w.watched).map(|w| &w.slot);
+        if let Some(l) = watched
+            && !l.arrived.swap(false, Ordering::SeqCst)
+        {
+            // No readiness edge since `accept` last said `WouldBlock`.
+            return Ok(None);
+        }
+        // Whatever happens below except `WouldBlock`, come back: more may
+        // be queued with no new edge to announce them.
+        let again = || {
+            if let Some(l) = watched {
+                l.arrived.store(true, Ordering::SeqCst);
+            }
+        };
         for _ in 0..MAX_REJECTS_PER_CALL {
             let (sock, peer) = match self.accept_one() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if let Some(w) = self.wake.as_ref().filter(|w| !w.watched) {
-                        w.slot.wake();
+                        w.slot.slot.wake();
                     }
                     return Ok(None);
                 }
@@ -782,8 +812,12 @@ impl Listener for MioListener {
                 {
                     continue;
                 }
-                Err(e) => return Err(err(e)),
+                Err(e) => {
+                    again();
+                    return Err(err(e));
+                }
             };
+            again();
             let counters = &self.transport.handle.driver.counters;
             if self.transport.inbound_full() {
                 counters.rejected.fetch_add(1, Ordering::Relaxed);
@@ -800,7 +834,7 @@ impl Listener for MioListener {
         // Connections may still be pending and no new edge will announce
         // them: the caller is told to come back.
         if let Some(w) = &self.wake {
-            w.slot.wake();
+            w.slot.slot.wake();
         }
         Ok(None)
     }
@@ -817,7 +851,11 @@ impl Listener for MioListener {
             }
             let driver = &self.transport.handle.driver;
             let token = driver.next_token.fetch_add(1, Ordering::Relaxed);
-            let slot = Arc::new(WakerSlot::default());
+            // Connections may have queued before the registration.
+            let slot = Arc::new(ListenSlot {
+                arrived: AtomicBool::new(true),
+                slot: WakerSlot::default(),
+            });
             lock(&driver.listeners).insert(token, Arc::clone(&slot));
             let watched = driver
                 .registry
@@ -835,7 +873,7 @@ impl Listener for MioListener {
             });
         }
         if let Some(w) = &self.wake {
-            w.slot.set(waker);
+            w.slot.slot.set(waker);
         }
     }
 }

@@ -10,6 +10,7 @@
 //! the sessions' timers. No thread or poller per connection.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
 use std::thread::Thread;
@@ -102,7 +103,7 @@ struct PeerState {
     session: Session,
     shared: Arc<PeerShared>,
     peer_id: Option<NodeId>,
-    intents: HashMap<RemoteIntentId, (Arc<PeerIntent>, Intent)>,
+    intents: IntentMap,
     interests: HashMap<RemoteInterestId, Interest>,
     /// The node's services linker: the peer's clients and servers are
     /// registered there.
@@ -122,6 +123,40 @@ struct PeerState {
     /// Frames read after a stall, in order (at most one read batch).
     backlog: VecDeque<(FrameHeader, Vec<u8>)>,
     closed: Option<String>,
+}
+
+/// A peer's intents, looked up once per data frame: keyed with a
+/// multiply-rotate hash instead of SipHash. The keys are ids the session
+/// accepted, as many as the declaration limit allows, so a peer that picks
+/// colliding aliases only slows its own lookups.
+type IntentMap = HashMap<RemoteIntentId, (Arc<PeerIntent>, Intent), BuildHasherDefault<IdHasher>>;
+
+/// The hasher of [`IntentMap`]: the two `u32` halves of an id, mixed.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u8(*b);
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
 }
 
 struct Peer {
@@ -264,7 +299,7 @@ impl Driver {
                 session,
                 shared,
                 peer_id: None,
-                intents: HashMap::new(),
+                intents: IntentMap::default(),
                 interests: HashMap::new(),
                 services: self.services.clone(),
                 clients: HashMap::new(),

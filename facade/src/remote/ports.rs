@@ -167,8 +167,12 @@ pub(crate) struct PeerCounters {
 }
 
 impl PeerCounters {
+    /// Adds `n`; adding zero (most drop counts, per frame) costs no
+    /// atomic read-modify-write.
     pub(crate) fn add(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
+        if n > 0 {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
     }
 }
 

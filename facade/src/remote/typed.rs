@@ -3,11 +3,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use dndm_codec::{FrameHeader, Message};
-use dndm_core::{Config, Inlet, Policy, PollReceiver, Receiver, Sender, WeakSender};
+use dndm_core::sync::atomic::{AtomicBool, Ordering};
+use dndm_core::{Config, Inlet, Policy, PollReceiver, Receiver, Sender, TryRecvError, WeakSender};
 use dndm_router::session::{Archive, LocalAlias, Session};
 use dndm_router::{LinkInfo, PortError};
 
@@ -25,6 +26,41 @@ pub(crate) struct TypedOutlet<T> {
     replay: VecDeque<Envelope<T>>,
     /// Lane messages up to this sequence number were replayed already.
     replayed_to: u64,
+    /// Messages taken from the lane in one batch and not yet encoded (at
+    /// most one pump budget): one lane operation per batch, not per message.
+    taken: VecDeque<Envelope<T>>,
+    /// Where a batch lands first (kept for its allocation).
+    scratch: Vec<Item<T>>,
+    /// The waker this outlet registers with its lane (see [`OutletWake`]).
+    wake: Option<(Arc<OutletWake>, Waker)>,
+    /// The last poll found the lane empty and left `wake` registered.
+    parked: bool,
+}
+
+/// The waker an outlet registers with its lane: notes that the lane woke
+/// it, then wakes the driver.
+///
+/// An idle outlet is pumped every driver turn (the driver has one waker for
+/// everything). Polling an empty lane re-arms its registration, a heavy
+/// fence each time (`membarrier` with Linux's default fence mode). While
+/// the registration from the last empty poll is still armed, nothing reached
+/// the lane: any message, disconnection or detach wakes the registration
+/// and with it this flag. So an outlet that parked and was not woken skips
+/// the poll.
+struct OutletWake {
+    woken: AtomicBool,
+    driver: Waker,
+}
+
+impl Wake for OutletWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.driver.wake_by_ref();
+    }
 }
 
 impl<T: Message + Clone + Send + 'static> TypedOutlet<T> {
@@ -47,7 +83,28 @@ impl<T: Message + Clone + Send + 'static> TypedOutlet<T> {
             weak: weak.clone(),
             replay,
             replayed_to,
+            taken: VecDeque::new(),
+            scratch: Vec::new(),
+            wake: None,
+            parked: false,
         }))
+    }
+
+    /// Moves up to `max` queued lane messages into `taken`, dropping wake
+    /// markers and what the history replay already covered. `Err` once the
+    /// lane is empty (`Empty`) or every sender is gone (`Disconnected`).
+    fn refill(&mut self, max: usize) -> Result<(), TryRecvError> {
+        self.rx
+            .get_ref()
+            .try_recv_batch(&mut self.scratch, max.max(1))?;
+        for item in self.scratch.drain(..) {
+            if let Item::Msg(e) = item
+                && e.seq > self.replayed_to
+            {
+                self.taken.push_back(e);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -66,13 +123,38 @@ impl<T: Message + Clone + Send + 'static> Outlet for TypedOutlet<T> {
             sent: 0,
             failed: 0,
         };
+        let own = match &self.wake {
+            Some((w, waker)) if w.driver.will_wake(cx.waker()) => {
+                // Cleared before the lane is looked at: a wake from now on
+                // sets it again.
+                let woken = w.woken.swap(false, Ordering::AcqRel);
+                if self.parked && !woken && self.inlet.is_some() {
+                    done.state = Pumped::Idle;
+                    return done;
+                }
+                waker.clone()
+            }
+            _ => {
+                let w = Arc::new(OutletWake {
+                    woken: AtomicBool::new(false),
+                    driver: cx.waker().clone(),
+                });
+                let waker = Waker::from(Arc::clone(&w));
+                self.wake = Some((w, waker.clone()));
+                waker
+            }
+        };
+        self.parked = false;
+        let mut own_cx = Context::from_waker(&own);
         for _ in 0..budget {
             if session.pending_bytes() >= max_bytes {
                 break;
             }
-            let env = match self.replay.pop_front() {
+            let next = self.replay.pop_front().or_else(|| self.taken.pop_front());
+            let env = match next {
                 Some(e) => e,
-                None => match self.rx.poll_recv(cx) {
+                None if self.refill(budget).is_ok() => continue,
+                None => match self.rx.poll_recv(&mut own_cx) {
                     Poll::Ready(Ok(Item::Msg(e))) => {
                         if e.seq <= self.replayed_to {
                             continue;
@@ -85,6 +167,7 @@ impl<T: Message + Clone + Send + 'static> Outlet for TypedOutlet<T> {
                         return done;
                     }
                     Poll::Pending => {
+                        self.parked = true;
                         // A retired outlet gets nothing new: empty is done.
                         done.state = if self.inlet.is_none() {
                             Pumped::Finished
