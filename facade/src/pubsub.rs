@@ -45,7 +45,63 @@ pub(crate) struct Envelope<T> {
     pub(crate) seq: u64,
     pub(crate) stamp_ns: u64,
     pub(crate) publisher: u64,
-    pub(crate) msg: T,
+    pub(crate) msg: Payload<T>,
+}
+
+/// A message in an envelope: owned when one receiver gets it, shared when a
+/// send reaches several (subscribers, a history ring), so that a fan-out
+/// copies a pointer, not the value.
+///
+/// The publisher picks the form from the receiver count it sees; a receiver
+/// that attaches in between only costs a copy (`Owned` clones its value),
+/// never correctness.
+pub(crate) enum Payload<T> {
+    Owned(T),
+    Shared(Arc<T>),
+}
+
+impl<T> Payload<T> {
+    #[inline]
+    pub(crate) fn get(&self) -> &T {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(v) => v,
+        }
+    }
+
+    /// The value: moved out when no one else holds it, cloned otherwise.
+    #[inline]
+    fn into_inner(self) -> T
+    where
+        T: Clone,
+    {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(v) => Arc::try_unwrap(v).unwrap_or_else(|v| (*v).clone()),
+        }
+    }
+
+    /// The value behind a shared pointer, never copied.
+    fn into_arc(self) -> Arc<T> {
+        match self {
+            Self::Owned(v) => Arc::new(v),
+            Self::Shared(v) => v,
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        matches!(self, Self::Shared(_))
+    }
+}
+
+impl<T: Clone> Clone for Payload<T> {
+    #[inline]
+    fn clone(&self) -> Self {
+        match self {
+            Self::Owned(v) => Self::Owned(v.clone()),
+            Self::Shared(v) => Self::Shared(Arc::clone(v)),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -293,7 +349,7 @@ fn wake<T: Clone>(inlet: &Inlet<Item<T>>) {
     }
 }
 
-impl<T: Send + 'static> InterestPort for SubPort<T> {
+impl<T: Send + Sync + 'static> InterestPort for SubPort<T> {
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -409,6 +465,14 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
     ) -> Result<(), SendError<T>> {
         let seq = self.seq.get() + 1;
         self.seq.set(seq);
+        // Shared when it goes to more than one place (the count may change
+        // before the send: see `Payload`).
+        let receivers = self.tx.receiver_count();
+        let msg = if receivers > 1 || self.history.is_some() {
+            Payload::Shared(Arc::new(msg))
+        } else {
+            Payload::Owned(msg)
+        };
         let env = Envelope {
             seq,
             stamp_ns: now_ns(),
@@ -416,6 +480,9 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
             msg,
         };
         if let Some(h) = &self.history {
+            // Shared: the ring holds a pointer. The count is read again
+            // after the push, which a subscriber attaching meanwhile waits
+            // for (it replays the ring under the same lock).
             h.push(env.clone());
             if self.tx.receiver_count() == 0 {
                 return Ok(());
@@ -429,7 +496,7 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
                 self.missed.set(self.missed.get() + missed as u64);
                 Err(SendError::Full {
                     msg: match msg {
-                        Item::Msg(e) => e.msg,
+                        Item::Msg(e) => e.msg.into_inner(),
                         // Only `Msg` items are sent here.
                         Item::Wake => return Ok(()),
                     },
@@ -511,10 +578,20 @@ impl<T> fmt::Debug for Publisher<T> {
 // ---------------------------------------------------------------------------
 // Sample
 
-/// A received message with its metadata. Dereferences to the message.
+/// A received message with its metadata. Dereferences to the message
+/// ([`get`](Self::get)).
+///
+/// A message sent to one subscriber travels by value. One that reaches
+/// several subscribers (or a publisher's history) is shared: each sample
+/// points at the same value, and no subscriber's copy costs a copy of the
+/// message. [`into_inner`](Self::into_inner) moves the value out when this
+/// sample is its only holder and clones it otherwise;
+/// [`into_arc`](Self::into_arc) never copies it.
+///
+/// Cloning a sample clones a shared pointer, or the value of an unshared one.
 #[derive(Clone)]
 pub struct Sample<T> {
-    msg: T,
+    msg: Payload<T>,
     route: Arc<Route>,
     seq: u64,
     stamp_ns: u64,
@@ -544,15 +621,40 @@ impl<T> Sample<T> {
     }
 
     /// The message.
-    pub fn into_inner(self) -> T {
-        self.msg
+    #[inline]
+    pub fn get(&self) -> &T {
+        self.msg.get()
+    }
+
+    /// The message, by value: moved out when this sample is its only holder
+    /// (always the case for a message that went to one subscriber), cloned
+    /// when other samples or the publisher's history still share it.
+    pub fn into_inner(self) -> T
+    where
+        T: Clone,
+    {
+        self.msg.into_inner()
+    }
+
+    /// The message behind a shared pointer, never copied: the pointer other
+    /// subscribers hold too, or a new one around a value this sample owned.
+    pub fn into_arc(self) -> Arc<T> {
+        self.msg.into_arc()
+    }
+
+    /// True when the message travelled shared (see the [type docs](Self));
+    /// [`into_inner`](Self::into_inner) then clones it unless every other
+    /// holder is gone.
+    pub fn is_shared(&self) -> bool {
+        self.msg.is_shared()
     }
 }
 
 impl<T> Deref for Sample<T> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
-        &self.msg
+        self.msg.get()
     }
 }
 
@@ -562,7 +664,7 @@ impl<T: fmt::Debug> fmt::Debug for Sample<T> {
             .field("route", &*self.route)
             .field("seq", &self.seq)
             .field("publisher", &self.publisher.0)
-            .field("msg", &self.msg)
+            .field("msg", self.msg.get())
             .finish()
     }
 }
@@ -1117,7 +1219,7 @@ impl<'a, T> IntoIterator for &'a Subscriber<T> {
 }
 
 /// Wakes a subscriber's receive loop (used to stop callback threads).
-pub(crate) fn waker<T: Clone + Send + 'static>(
+pub(crate) fn waker<T: Clone + Send + Sync + 'static>(
     sub: &Subscriber<T>,
 ) -> impl Fn() + Send + Sync + use<T> {
     let inlet = sub.inlet();
