@@ -83,8 +83,8 @@ pub use dndm_codec::Message;
 pub use dndm_core::Policy;
 pub use dndm_router::{LinkEvent, Route, RouteKey, SchemaMismatch};
 pub use error::{
-    BuildError, CallError, ConnectError, Error, ListenError, PublishError, RecvError, SendError,
-    ServeError, SubscribeError, TryRecvError,
+    BuildError, CallError, ConnectError, Error, ListenError, PublishError, RecvError,
+    RecvTimeoutError, SendError, ServeError, SubscribeError, TryRecvError,
 };
 pub use node::{Callback, Node, NodeBuilder, NodeStats};
 pub use pubsub::{
@@ -98,7 +98,7 @@ pub use service::{Client, Server};
 pub mod prelude {
     pub use crate::{
         CallError, LinkEvent, Message, Node, Policy, PublishOptions, Publisher, PublisherId,
-        Sample, Server, SubscribeOptions, Subscriber, TryRecvError,
+        RecvTimeoutError, Sample, Server, SubscribeOptions, Subscriber, TryRecvError,
     };
     pub use dndm_core::{Config, Receiver, Sender, channel};
 }
