@@ -63,7 +63,8 @@
 //! # Ok::<(), dndm::Error>(())
 //! ```
 //!
-//! The in-process channel core stays available as [`core`], the route and
+//! The in-process channel core stays available as [`chan`] (dndm-core; not
+//! named `core`, which would shadow `::core` under a glob import), the route and
 //! linker layer as [`router`] and the message codec as [`codec`].
 #![forbid(unsafe_code)]
 
@@ -75,7 +76,7 @@ mod scope;
 mod service;
 
 pub use dndm_codec as codec;
-pub use dndm_core as core;
+pub use dndm_core as chan;
 pub use dndm_router as router;
 pub use dndm_transport as transport;
 
@@ -88,7 +89,8 @@ pub use error::{
 };
 pub use node::{Callback, Node, NodeBuilder, NodeStats};
 pub use pubsub::{
-    Iter, PublishOptions, Publisher, PublisherId, Sample, SubscribeOptions, Subscriber, now_ns,
+    Iter, PublishOptions, Publisher, PublisherId, Sample, SubscribeOptions, Subscriber,
+    SubscriberId, now_ns,
 };
 pub use remote::{PEER_EVENT_CAPACITY, PeerEvent, PeerEventKind, PeerId, PeerInfo};
 pub use scope::*;
@@ -98,7 +100,7 @@ pub use service::{Client, Server};
 pub mod prelude {
     pub use crate::{
         CallError, LinkEvent, Message, Node, Policy, PublishOptions, Publisher, PublisherId,
-        RecvTimeoutError, Sample, Server, SubscribeOptions, Subscriber, TryRecvError,
+        RecvTimeoutError, Sample, Server, SubscribeOptions, Subscriber, SubscriberId, TryRecvError,
     };
     pub use dndm_core::{Config, Receiver, Sender, channel};
 }

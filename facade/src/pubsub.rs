@@ -16,8 +16,8 @@ use dndm_core::{
     TryRecvError as CoreTryRecv, WeakSender,
 };
 use dndm_router::{
-    Intent, IntentId, IntentPort, Interest, InterestPort, LinkEvent, LinkInfo, PortError, Route,
-    Selector,
+    Intent, IntentId, IntentPort, Interest, InterestId, InterestPort, LinkEvent, LinkInfo,
+    PortError, Route, Selector,
 };
 use parking_lot::Mutex;
 use smallvec::SmallVec;
@@ -26,9 +26,50 @@ use dndm_codec::Message;
 
 use crate::error::{RecvError, RecvTimeoutError, SendError, TryRecvError};
 
-/// Identifies a publisher within its node.
+/// Identifies a publisher within its node: the id of its intent in the
+/// node's linker, so it compares with the [`IntentId`] of a [`LinkEvent`]
+/// directly (`publisher.id() == intent`) and converts both ways.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PublisherId(pub u64);
+
+/// Identifies a subscriber within its node: the id of its interest in the
+/// node's linker, so it compares with the [`InterestId`] of a
+/// [`LinkEvent`] directly (`subscriber.id() == interest`) and converts both
+/// ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriberId(pub u64);
+
+/// Conversions and comparisons between a handle id and its linker id.
+macro_rules! linker_id {
+    ($handle:ident, $linker:ident) => {
+        impl From<$linker> for $handle {
+            fn from(id: $linker) -> Self {
+                Self(id.0)
+            }
+        }
+
+        impl From<$handle> for $linker {
+            fn from(id: $handle) -> Self {
+                Self(id.0)
+            }
+        }
+
+        impl PartialEq<$linker> for $handle {
+            fn eq(&self, other: &$linker) -> bool {
+                self.0 == other.0
+            }
+        }
+
+        impl PartialEq<$handle> for $linker {
+            fn eq(&self, other: &$handle) -> bool {
+                self.0 == other.0
+            }
+        }
+    };
+}
+
+linker_id!(PublisherId, IntentId);
+linker_id!(SubscriberId, InterestId);
 
 /// Nanoseconds on the host's monotonic clock, the same clock in every process
 /// on the host. Sample timestamps use it, so `now_ns() - sample.stamp_ns()` is
@@ -516,19 +557,24 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
             Ok(()) => Ok(()),
             // The last subscriber left between the check and the send.
             Err(dndm_core::SendError::Disconnected(_)) => Ok(()),
-            Err(dndm_core::SendError::Full { msg, missed }) => {
+            // `Full`, or a failure this version does not know (the enum is
+            // non-exhaustive): never a success, and the message comes back.
+            Err(e) => {
+                let missed = match &e {
+                    dndm_core::SendError::Full { missed, .. } => *missed,
+                    _ => 1,
+                };
                 self.missed.set(self.missed.get() + missed as u64);
-                Err(SendError::Full {
-                    msg: match msg {
-                        Item::Msg(e) => e.msg.into_inner(),
-                        // Only `Msg` items are sent here.
-                        Item::Wake => return Ok(()),
-                    },
-                    missed,
-                    route: self.route().to_string(),
-                })
+                match e.into_inner() {
+                    Item::Msg(env) => Err(SendError::Full {
+                        msg: env.msg.into_inner(),
+                        missed,
+                        route: self.route().to_string(),
+                    }),
+                    // Only `Msg` items are sent here.
+                    Item::Wake => Ok(()),
+                }
             }
-            Err(_) => Ok(()),
         }
     }
 }
@@ -1116,6 +1162,11 @@ impl<T> Subscriber<T> {
     /// A blocking iterator that ends when the subscription closes.
     pub fn iter(&self) -> Iter<'_, T> {
         Iter { sub: self }
+    }
+
+    /// This subscriber's id (the interest id its link events carry).
+    pub fn id(&self) -> SubscriberId {
+        SubscriberId(self.interest.id().0)
     }
 
     /// The subscription's selector, as text.
