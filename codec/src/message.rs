@@ -22,7 +22,10 @@ use crate::schema::Schema;
 /// Implement it with `#[derive(Message)]` next to rkyv's `Archive`,
 /// `Serialize` and `Deserialize` derives; the hidden `__dndm_*` methods are
 /// filled in by the derive and are not a stable API.
-pub trait Message: Schema + Archive + Sized {
+///
+/// A message is `Sync`: in one process, a value sent to several
+/// subscribers is shared between their threads, not copied.
+pub trait Message: Schema + Archive + Sized + Sync {
     /// The stable name of the type, used in routes.
     const TYPE_NAME: &'static str;
     /// The version the user bumps when semantics change without a shape change.

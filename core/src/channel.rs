@@ -1359,6 +1359,7 @@ impl<T> Receiver<T> {
     /// Moves the tags of sender handles that are finished here into `out`:
     /// each tagged handle (see [`Sender::set_tag`]) that is gone and whose
     /// lane this receiver drained is reported once. Returns how many.
+    #[inline]
     pub fn take_retired_tags(&self, out: &mut Vec<u64>) -> usize {
         if !self.inbox.has_retired_tags.load(Ordering::Acquire) {
             return 0;

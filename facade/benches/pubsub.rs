@@ -24,7 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dndm::core::{Sender, bounded};
+use dndm::chan::{Sender, bounded};
 use dndm::prelude::*;
 use rkyv::{Archive, Deserialize, Serialize};
 

@@ -1,5 +1,6 @@
 //! One small error type per operation, and the umbrella [`Error`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use dndm_router::{LinkError, PatternError, RouteError};
@@ -96,31 +97,53 @@ impl<T> std::fmt::Debug for SendError<T> {
     }
 }
 
-/// [`Subscriber::recv`](crate::Subscriber::recv) failed: no publisher can
+/// [`Subscriber::recv`](crate::Subscriber::recv) or
+/// [`recv_async`](crate::Subscriber::recv_async) failed: no publisher can
 /// reach this subscriber any more (the node closed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("receive on {pattern} failed: the subscription is closed")]
 pub struct RecvError {
     /// The subscription's pattern.
-    pub pattern: String,
+    pub pattern: Arc<str>,
 }
 
-/// [`Subscriber::recv_timeout`](crate::Subscriber::recv_timeout) or
-/// [`try_recv`](crate::Subscriber::try_recv) found nothing.
+/// [`Subscriber::try_recv`](crate::Subscriber::try_recv) found nothing.
+/// Making one allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TryRecvError {
-    /// Nothing arrived in time.
+    /// Nothing is queued now.
     #[error("receive on {pattern} found nothing")]
     Empty {
         /// The subscription's pattern.
-        pattern: String,
+        pattern: Arc<str>,
     },
-    /// The subscription is closed.
+    /// The subscription is closed and its queue drained.
     #[error("receive on {pattern} failed: the subscription is closed")]
     Closed {
         /// The subscription's pattern.
-        pattern: String,
+        pattern: Arc<str>,
+    },
+}
+
+/// [`Subscriber::recv_timeout`](crate::Subscriber::recv_timeout) returned
+/// no sample.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecvTimeoutError {
+    /// Nothing arrived in time.
+    #[error("receive on {pattern} found nothing within {timeout:?}")]
+    Timeout {
+        /// The subscription's pattern.
+        pattern: Arc<str>,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// The subscription is closed and its queue drained.
+    #[error("receive on {pattern} failed: the subscription is closed")]
+    Closed {
+        /// The subscription's pattern.
+        pattern: Arc<str>,
     },
 }
 
@@ -326,6 +349,9 @@ pub enum Error {
     /// See [`TryRecvError`].
     #[error(transparent)]
     TryRecv(#[from] TryRecvError),
+    /// See [`RecvTimeoutError`].
+    #[error(transparent)]
+    RecvTimeout(#[from] RecvTimeoutError),
     /// See [`ServeError`].
     #[error(transparent)]
     Serve(#[from] ServeError),

@@ -63,7 +63,8 @@
 //! # Ok::<(), dndm::Error>(())
 //! ```
 //!
-//! The in-process channel core stays available as [`core`], the route and
+//! The in-process channel core stays available as [`chan`] (dndm-core; not
+//! named `core`, which would shadow `::core` under a glob import), the route and
 //! linker layer as [`router`] and the message codec as [`codec`].
 #![forbid(unsafe_code)]
 
@@ -76,7 +77,7 @@ mod scope;
 mod service;
 
 pub use dndm_codec as codec;
-pub use dndm_core as core;
+pub use dndm_core as chan;
 pub use dndm_router as router;
 pub use dndm_transport as transport;
 
@@ -84,12 +85,13 @@ pub use dndm_codec::Message;
 pub use dndm_core::Policy;
 pub use dndm_router::{LinkEvent, Route, RouteKey, SchemaMismatch};
 pub use error::{
-    BuildError, CallError, ConnectError, Error, ListenError, PublishError, RecvError, SendError,
-    ServeError, SubscribeError, TryRecvError,
+    BuildError, CallError, ConnectError, Error, ListenError, PublishError, RecvError,
+    RecvTimeoutError, SendError, ServeError, SubscribeError, TryRecvError,
 };
 pub use node::{Callback, Node, NodeBuilder, NodeStats};
 pub use pubsub::{
-    Iter, PublishOptions, Publisher, PublisherId, Sample, SubscribeOptions, Subscriber, now_ns,
+    Iter, PublishOptions, Publisher, PublisherId, Sample, SubscribeOptions, Subscriber,
+    SubscriberId, now_ns,
 };
 pub use remote::{PEER_EVENT_CAPACITY, PeerEvent, PeerEventKind, PeerId, PeerInfo};
 pub use replicate::{ReplicateError, ReplicationOptions, STATE_PATH};
@@ -100,7 +102,7 @@ pub use service::{Client, Server};
 pub mod prelude {
     pub use crate::{
         CallError, LinkEvent, Message, Node, Policy, PublishOptions, Publisher, PublisherId,
-        Sample, Server, SubscribeOptions, Subscriber, TryRecvError,
+        RecvTimeoutError, Sample, Server, SubscribeOptions, Subscriber, SubscriberId, TryRecvError,
     };
     pub use dndm_core::{Config, Receiver, Sender, channel};
 }

@@ -1,35 +1,75 @@
 //! Publishers, subscribers, samples and the ports that link them.
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use dndm_core::sync::atomic::{AtomicBool, Ordering};
 use dndm_core::{
-    Config, Deadline, Inlet, Policy, Receiver, RecvFuture, RecvTimeoutError, Sender,
+    Config, Deadline, Inlet, Policy, Receiver, RecvTimeoutError as CoreRecvTimeout, Sender,
     TryRecvError as CoreTryRecv, WeakSender,
 };
 use dndm_router::{
-    Intent, IntentId, IntentPort, Interest, InterestPort, LinkEvent, LinkInfo, PortError, Route,
-    Selector,
+    Intent, IntentId, IntentPort, Interest, InterestId, InterestPort, LinkEvent, LinkInfo,
+    PortError, Route, Selector,
 };
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 
 use dndm_codec::Message;
 
-use crate::error::{RecvError, SendError, TryRecvError};
+use crate::error::{RecvError, RecvTimeoutError, SendError, TryRecvError};
 
-/// Identifies a publisher within its node.
+/// Identifies a publisher within its node: the id of its intent in the
+/// node's linker, so it compares with the [`IntentId`] of a [`LinkEvent`]
+/// directly (`publisher.id() == intent`) and converts both ways.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PublisherId(pub u64);
+
+/// Identifies a subscriber within its node: the id of its interest in the
+/// node's linker, so it compares with the [`InterestId`] of a
+/// [`LinkEvent`] directly (`subscriber.id() == interest`) and converts both
+/// ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriberId(pub u64);
+
+/// Conversions and comparisons between a handle id and its linker id.
+macro_rules! linker_id {
+    ($handle:ident, $linker:ident) => {
+        impl From<$linker> for $handle {
+            fn from(id: $linker) -> Self {
+                Self(id.0)
+            }
+        }
+
+        impl From<$handle> for $linker {
+            fn from(id: $handle) -> Self {
+                Self(id.0)
+            }
+        }
+
+        impl PartialEq<$linker> for $handle {
+            fn eq(&self, other: &$linker) -> bool {
+                self.0 == other.0
+            }
+        }
+
+        impl PartialEq<$handle> for $linker {
+            fn eq(&self, other: &$handle) -> bool {
+                self.0 == other.0
+            }
+        }
+    };
+}
+
+linker_id!(PublisherId, IntentId);
+linker_id!(SubscriberId, InterestId);
 
 /// Nanoseconds on the host's monotonic clock, the same clock in every process
 /// on the host. Sample timestamps use it, so `now_ns() - sample.stamp_ns()` is
@@ -45,7 +85,63 @@ pub(crate) struct Envelope<T> {
     pub(crate) seq: u64,
     pub(crate) stamp_ns: u64,
     pub(crate) publisher: u64,
-    pub(crate) msg: T,
+    pub(crate) msg: Payload<T>,
+}
+
+/// A message in an envelope: owned when one receiver gets it, shared when a
+/// send reaches several (subscribers, a history ring), so that a fan-out
+/// copies a pointer, not the value.
+///
+/// The publisher picks the form from the receiver count it sees; a receiver
+/// that attaches in between only costs a copy (`Owned` clones its value),
+/// never correctness.
+pub(crate) enum Payload<T> {
+    Owned(T),
+    Shared(Arc<T>),
+}
+
+impl<T> Payload<T> {
+    #[inline]
+    pub(crate) fn get(&self) -> &T {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(v) => v,
+        }
+    }
+
+    /// The value: moved out when no one else holds it, cloned otherwise.
+    #[inline]
+    fn into_inner(self) -> T
+    where
+        T: Clone,
+    {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(v) => Arc::try_unwrap(v).unwrap_or_else(|v| (*v).clone()),
+        }
+    }
+
+    /// The value behind a shared pointer, never copied.
+    fn into_arc(self) -> Arc<T> {
+        match self {
+            Self::Owned(v) => Arc::new(v),
+            Self::Shared(v) => v,
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        matches!(self, Self::Shared(_))
+    }
+}
+
+impl<T: Clone> Clone for Payload<T> {
+    #[inline]
+    fn clone(&self) -> Self {
+        match self {
+            Self::Owned(v) => Self::Owned(v.clone()),
+            Self::Shared(v) => Self::Shared(Arc::clone(v)),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -94,12 +190,9 @@ impl SubscribeOptions {
         Self::default()
     }
 
-    /// Messages queued per publisher before the policy applies.
-    ///
-    /// Under `Block` and `Reject` a subscriber takes queued messages in runs
-    /// of up to `min(capacity, 32)`, so up to that many more may be in flight
-    /// between a publisher and the caller; `DropOldest` takes one at a time
-    /// and keeps exactly the latest `capacity`.
+    /// Messages queued per publisher before the policy applies. A
+    /// subscriber takes one message off its lanes per receive, so nothing
+    /// waits outside them: `DropOldest` keeps exactly the latest `capacity`.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
@@ -140,15 +233,35 @@ impl PublishOptions {
 
 struct History<T> {
     depth: usize,
-    ring: Mutex<VecDeque<Envelope<T>>>,
+    ring: Mutex<VecDeque<Kept<T>>>,
+}
+
+/// A message in a history ring: an envelope whose value is shared with the
+/// lanes it was sent to (a pointer, not an inline value).
+struct Kept<T> {
+    seq: u64,
+    stamp_ns: u64,
+    publisher: u64,
+    msg: Arc<T>,
+}
+
+impl<T> Kept<T> {
+    fn envelope(&self) -> Envelope<T> {
+        Envelope {
+            seq: self.seq,
+            stamp_ns: self.stamp_ns,
+            publisher: self.publisher,
+            msg: Payload::Shared(Arc::clone(&self.msg)),
+        }
+    }
 }
 
 impl<T> History<T> {
     /// Appends `env`, evicting the oldest at `depth`. The ring is allocated
-    /// whole (`depth` envelopes) at the first message, so a publisher that
+    /// whole (`depth` entries) at the first message, so a publisher that
     /// never sends costs nothing and one that does never holds more (growing
     /// in steps would hold two buffers at once while it copies).
-    fn push(&self, env: Envelope<T>) {
+    fn push(&self, env: Kept<T>) {
         let mut ring = self.ring.lock();
         if ring.len() == self.depth {
             ring.pop_front();
@@ -225,7 +338,9 @@ impl<T: Message + Clone + Send + 'static> PubPort<T> {
             // ring is replayed, a later one comes by lane (duplicates are
             // skipped by sequence number).
             let ring = self.history.as_ref().map(|h| h.ring.lock());
-            let replay = ring.as_ref().map(|r| r.iter().cloned().collect());
+            let replay = ring
+                .as_ref()
+                .map(|r| r.iter().map(Kept::envelope).collect());
             crate::remote::TypedOutlet::open(&self.weak, queue, replay)
         })
     }
@@ -260,7 +375,7 @@ impl<T: Message + Clone + Send + 'static> IntentPort for PubPort<T> {
         let ring = history.ring.lock();
         if let Some(last) = ring.back() {
             let n = ring.len().min(sub.shared.replay_limit);
-            let msgs: VecDeque<_> = ring.range(ring.len() - n..).cloned().collect();
+            let msgs: VecDeque<_> = ring.range(ring.len() - n..).map(Kept::envelope).collect();
             let mut replay = sub.shared.replay.lock();
             replay.retain(|(p, _, _)| *p != link.intent.0);
             replay.push((link.intent.0, last.seq, msgs));
@@ -293,7 +408,7 @@ fn wake<T: Clone>(inlet: &Inlet<Item<T>>) {
     }
 }
 
-impl<T: Send + 'static> InterestPort for SubPort<T> {
+impl<T: Send + Sync + 'static> InterestPort for SubPort<T> {
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -424,35 +539,57 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
     ) -> Result<(), SendError<T>> {
         let seq = self.seq.get() + 1;
         self.seq.set(seq);
-        let env = Envelope {
-            seq,
-            stamp_ns: now_ns(),
-            publisher: self.id,
-            msg,
-        };
-        if let Some(h) = &self.history {
-            h.push(env.clone());
+        let stamp_ns = now_ns();
+        let msg = if let Some(h) = &self.history {
+            // Shared with the ring. The count is read after the push, which
+            // a subscriber attaching meanwhile waits for (it replays the
+            // ring under the same lock).
+            let msg = Arc::new(msg);
+            h.push(Kept {
+                seq,
+                stamp_ns,
+                publisher: self.id,
+                msg: Arc::clone(&msg),
+            });
             if self.tx.receiver_count() == 0 {
                 return Ok(());
             }
-        }
+            Payload::Shared(msg)
+        } else if self.tx.receiver_count() > 1 {
+            // Shared when it goes to several subscribers (the count may
+            // change before the send: see `Payload`).
+            Payload::Shared(Arc::new(msg))
+        } else {
+            Payload::Owned(msg)
+        };
+        let env = Envelope {
+            seq,
+            stamp_ns,
+            publisher: self.id,
+            msg,
+        };
         match op(&self.tx, Item::Msg(env)) {
             Ok(()) => Ok(()),
             // The last subscriber left between the check and the send.
             Err(dndm_core::SendError::Disconnected(_)) => Ok(()),
-            Err(dndm_core::SendError::Full { msg, missed }) => {
+            // `Full`, or a failure this version does not know (the enum is
+            // non-exhaustive): never a success, and the message comes back.
+            Err(e) => {
+                let missed = match &e {
+                    dndm_core::SendError::Full { missed, .. } => *missed,
+                    _ => 1,
+                };
                 self.missed.set(self.missed.get() + missed as u64);
-                Err(SendError::Full {
-                    msg: match msg {
-                        Item::Msg(e) => e.msg,
-                        // Only `Msg` items are sent here.
-                        Item::Wake => return Ok(()),
-                    },
-                    missed,
-                    route: self.route().to_string(),
-                })
+                match e.into_inner() {
+                    Item::Msg(env) => Err(SendError::Full {
+                        msg: env.msg.into_inner(),
+                        missed,
+                        route: self.route().to_string(),
+                    }),
+                    // Only `Msg` items are sent here.
+                    Item::Wake => Ok(()),
+                }
             }
-            Err(_) => Ok(()),
         }
     }
 }
@@ -526,10 +663,20 @@ impl<T> fmt::Debug for Publisher<T> {
 // ---------------------------------------------------------------------------
 // Sample
 
-/// A received message with its metadata. Dereferences to the message.
+/// A received message with its metadata. Dereferences to the message
+/// ([`get`](Self::get)).
+///
+/// A message sent to one subscriber travels by value. One that reaches
+/// several subscribers (or a publisher's history) is shared: each sample
+/// points at the same value, and no subscriber's copy costs a copy of the
+/// message. [`into_inner`](Self::into_inner) moves the value out when this
+/// sample is its only holder and clones it otherwise;
+/// [`into_arc`](Self::into_arc) never copies it.
+///
+/// Cloning a sample clones a shared pointer, or the value of an unshared one.
 #[derive(Clone)]
 pub struct Sample<T> {
-    msg: T,
+    msg: Payload<T>,
     route: Arc<Route>,
     seq: u64,
     stamp_ns: u64,
@@ -559,15 +706,40 @@ impl<T> Sample<T> {
     }
 
     /// The message.
-    pub fn into_inner(self) -> T {
-        self.msg
+    #[inline]
+    pub fn get(&self) -> &T {
+        self.msg.get()
+    }
+
+    /// The message, by value: moved out when this sample is its only holder
+    /// (always the case for a message that went to one subscriber), cloned
+    /// when other samples or the publisher's history still share it.
+    pub fn into_inner(self) -> T
+    where
+        T: Clone,
+    {
+        self.msg.into_inner()
+    }
+
+    /// The message behind a shared pointer, never copied: the pointer other
+    /// subscribers hold too, or a new one around a value this sample owned.
+    pub fn into_arc(self) -> Arc<T> {
+        self.msg.into_arc()
+    }
+
+    /// True when the message travelled shared (see the [type docs](Self));
+    /// [`into_inner`](Self::into_inner) then clones it unless every other
+    /// holder is gone.
+    pub fn is_shared(&self) -> bool {
+        self.msg.is_shared()
     }
 }
 
 impl<T> Deref for Sample<T> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
-        &self.msg
+        self.msg.get()
     }
 }
 
@@ -577,89 +749,13 @@ impl<T: fmt::Debug> fmt::Debug for Sample<T> {
             .field("route", &*self.route)
             .field("seq", &self.seq)
             .field("publisher", &self.publisher.0)
-            .field("msg", &self.msg)
+            .field("msg", self.msg.get())
             .finish()
     }
 }
 
 // ---------------------------------------------------------------------------
 // Subscriber
-
-/// The most items a subscriber takes off its lanes at once.
-const MAX_RUN: usize = 32;
-
-/// A core receiver with a small run buffer in front of it: when an item
-/// arrives, up to `run - 1` more that are already queued are taken with it,
-/// so the subscriber reads publisher lanes in runs (one look at each lane's
-/// tail and one slot release per run instead of per item).
-///
-/// Items in the run buffer count as received by the core queue; a subscriber
-/// may therefore hold up to `min(capacity, 32)` items beyond its lanes'
-/// capacity.
-pub(crate) struct RunReceiver<T> {
-    rx: Receiver<T>,
-    /// Taken items, oldest last (popped from the end).
-    run: RefCell<Vec<T>>,
-    max: usize,
-}
-
-impl<T> RunReceiver<T> {
-    fn new(rx: Receiver<T>, max: usize) -> Self {
-        Self {
-            rx,
-            run: RefCell::new(Vec::with_capacity(max)),
-            max: max.max(1),
-        }
-    }
-
-    fn pop(&self) -> Option<T> {
-        self.run.borrow_mut().pop()
-    }
-
-    fn has_buffered(&self) -> bool {
-        !self.run.borrow().is_empty()
-    }
-
-    /// `first` just arrived: take what is queued behind it.
-    fn with_run(&self, first: T) -> T {
-        if self.max > 1 {
-            let mut run = self.run.borrow_mut();
-            let start = run.len();
-            if self.rx.try_recv_batch(&mut run, self.max - 1).is_ok() {
-                run[start..].reverse();
-            }
-        }
-        first
-    }
-
-    fn recv_deadline(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
-        match self.pop() {
-            Some(v) => Ok(v),
-            None => self.rx.recv_deadline(deadline).map(|v| self.with_run(v)),
-        }
-    }
-
-    fn try_recv(&self) -> Result<T, CoreTryRecv> {
-        match self.pop() {
-            Some(v) => Ok(v),
-            None => self.rx.try_recv().map(|v| self.with_run(v)),
-        }
-    }
-
-    /// One poll of an async receive: the run buffer first (another future
-    /// on this subscriber may have filled it since `wait` went to sleep),
-    /// then the core future `wait`, which stays registered between polls.
-    fn poll_recv(
-        &self,
-        wait: &mut RecvFuture<'_, T>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<T, dndm_core::RecvError>> {
-        if let Some(v) = self.pop() {
-            return Poll::Ready(Ok(v));
-        }
-        Pin::new(wait).poll(cx).map_ok(|v| self.with_run(v))
-    }
-}
 
 struct Local<T> {
     /// Replayed history (and live messages queued behind it).
@@ -711,10 +807,12 @@ pub(crate) enum Step<T> {
 /// Dropping it unlinks it from every publisher before `drop` returns.
 pub struct Subscriber<T> {
     interest: Interest,
-    rx: RunReceiver<Item<T>>,
+    rx: Receiver<Item<T>>,
     shared: Arc<SubShared<T>>,
-    local: RefCell<Local<T>>,
-    pattern: String,
+    /// What this subscriber holds beside its lanes; every receive takes it
+    /// once (uncontended unless several threads receive at once).
+    local: Mutex<Local<T>>,
+    pattern: Arc<str>,
 }
 
 impl<T: Message + Clone + Send + 'static> Subscriber<T> {
@@ -764,17 +862,11 @@ impl<T: Message + Clone + Send + 'static> Subscriber<T> {
             Some(g) => linker.add_interest_guarded(selector, fingerprint, port, g)?,
             None => linker.add_interest(selector, fingerprint, port)?,
         };
-        // DropOldest keeps "the latest N" exact only if nothing waits outside
-        // the lanes, so it takes one item at a time.
-        let run = match opts.policy {
-            Policy::DropOldest => 1,
-            _ => opts.capacity.min(MAX_RUN),
-        };
         Ok(Self {
             interest,
-            rx: RunReceiver::new(rx, run),
+            rx,
             shared,
-            local: RefCell::new(Local {
+            local: Mutex::new(Local {
                 pending: VecDeque::new(),
                 replays: VecDeque::new(),
                 dedup: SmallVec::new(),
@@ -782,7 +874,7 @@ impl<T: Message + Clone + Send + 'static> Subscriber<T> {
                 last: 0,
                 finished: Vec::new(),
             }),
-            pattern,
+            pattern: pattern.into(),
         })
     }
 }
@@ -827,30 +919,30 @@ impl<T> Subscriber<T> {
         }
     }
 
-    /// Handles one item from the channel.
+    /// Handles one item from the channel: `Sample`, or `Woken` when it gave
+    /// nothing to return (a wake-up, or a message already replayed).
     #[inline]
-    fn accept(&self, item: Item<T>) -> Step<T> {
-        let mut local = self.local.borrow_mut();
+    fn accept(&self, local: &mut Local<T>, item: Item<T>) -> Step<T> {
         let env = match item {
             Item::Wake => {
                 if self.shared.has_replay.load(Ordering::Acquire) {
-                    self.absorb(&mut local);
+                    self.absorb(local);
                 }
                 return match local.next_queued() {
-                    Some(e) => self.sample(&mut local, e).map_or(Step::Empty, Step::Sample),
+                    Some(e) => self.sample(local, e).map_or(Step::Woken, Step::Sample),
                     None => Step::Woken,
                 };
             }
             Item::Msg(env) => env,
         };
         if self.shared.has_replay.load(Ordering::Acquire) {
-            self.absorb(&mut local);
+            self.absorb(local);
         }
         if !local.dedup.is_empty()
             && let Some(i) = local.dedup.iter().position(|(p, _)| *p == env.publisher)
         {
             if env.seq <= local.dedup[i].1 {
-                return Step::Empty; // already replayed
+                return Step::Woken; // already replayed
             }
             local.dedup.swap_remove(i);
         }
@@ -860,15 +952,15 @@ impl<T> Subscriber<T> {
             local.pending.push_back(env);
             match local.next_queued() {
                 Some(e) => e,
-                None => return Step::Empty,
+                None => return Step::Woken,
             }
         };
-        self.sample(&mut local, env)
-            .map_or(Step::Empty, Step::Sample)
+        self.sample(local, env).map_or(Step::Woken, Step::Sample)
     }
 
     /// `None` only for a publisher the linker never announced (impossible:
     /// ports record the route before attaching).
+    #[inline]
     fn sample(&self, local: &mut Local<T>, env: Envelope<T>) -> Option<Sample<T>> {
         let route = match local.routes.get(local.last) {
             Some((id, r)) if *id == env.publisher => Arc::clone(r),
@@ -906,16 +998,20 @@ impl<T> Subscriber<T> {
     /// Forgets the routes of publishers that are finished here, so the table
     /// holds only publishers that may still deliver. A publisher is finished
     /// once its handle is gone and this subscriber drained its lane; its
-    /// entry goes when no item of it can still wait in the run buffer, the
-    /// replay queue or a replay not yet absorbed.
-    fn forget_finished(&self) {
-        let mut local = self.local.borrow_mut();
-        let local = &mut *local;
-        self.rx.rx.take_retired_tags(&mut local.finished);
-        if local.finished.is_empty()
-            || !local.pending.is_empty()
+    /// entry goes when no item of it can still wait in the replay queue or
+    /// a replay not yet absorbed. One atomic load when nothing finished.
+    #[inline]
+    fn forget_finished(&self, local: &mut Local<T>) {
+        self.rx.take_retired_tags(&mut local.finished);
+        if !local.finished.is_empty() {
+            self.forget(local);
+        }
+    }
+
+    #[cold]
+    fn forget(&self, local: &mut Local<T>) {
+        if !local.pending.is_empty()
             || !local.replays.is_empty()
-            || self.rx.has_buffered()
             || self.shared.has_replay.load(Ordering::Acquire)
         {
             return;
@@ -930,37 +1026,60 @@ impl<T> Subscriber<T> {
             .retain(|(id, _)| !finished.contains(id));
     }
 
-    /// Entries in this subscriber's publisher → route table (for tests).
-    #[doc(hidden)]
-    pub fn route_table_len(&self) -> usize {
+    /// Entries in this subscriber's publisher → route table.
+    #[cfg(test)]
+    pub(crate) fn route_table_len(&self) -> usize {
         self.shared.routes.lock().len()
     }
 
-    fn pop_pending(&self) -> Option<Sample<T>> {
-        let mut local = self.local.borrow_mut();
+    fn pop_pending(&self, local: &mut Local<T>) -> Option<Sample<T>> {
         while let Some(env) = local.next_queued() {
-            if let Some(s) = self.sample(&mut local, env) {
+            if let Some(s) = self.sample(local, env) {
                 return Some(s);
             }
         }
         None
     }
 
-    pub(crate) fn step(&self, deadline: Deadline) -> Step<T> {
-        self.forget_finished();
-        if let Some(s) = self.pop_pending() {
+    /// One look without waiting: what this subscriber holds first, then the
+    /// lanes. `Empty`: nothing queued; `Woken`: an item was taken that gave
+    /// nothing to return (look again).
+    #[inline]
+    fn look(&self) -> Step<T> {
+        let mut local = self.local.lock();
+        self.forget_finished(&mut local);
+        if (!local.replays.is_empty() || !local.pending.is_empty())
+            && let Some(s) = self.pop_pending(&mut local)
+        {
             return Step::Sample(s);
         }
+        match self.rx.try_recv() {
+            Ok(item) => self.accept(&mut local, item),
+            Err(CoreTryRecv::Empty) => Step::Empty,
+            Err(_) => self
+                .pop_pending(&mut local)
+                .map_or(Step::Closed, Step::Sample),
+        }
+    }
+
+    /// One step of a blocking receive: a look, then a wait for the lanes
+    /// until `deadline` (`Empty` when it passed).
+    pub(crate) fn step(&self, deadline: Deadline) -> Step<T> {
+        match self.look() {
+            Step::Empty => {}
+            step => return step,
+        }
+        // The wait holds no lock: other receives on this subscriber go on.
         let item = match self.rx.recv_deadline(deadline) {
             Ok(i) => i,
-            Err(RecvTimeoutError::Timeout) => return Step::Empty,
+            Err(CoreRecvTimeout::Timeout) => return Step::Empty,
             Err(_) => return self.closed_step(),
         };
-        self.accept(item)
+        self.accept(&mut self.local.lock(), item)
     }
 
     fn closed_step(&self) -> Step<T> {
-        match self.pop_pending() {
+        match self.pop_pending(&mut self.local.lock()) {
             Some(s) => Step::Sample(s),
             None => Step::Closed,
         }
@@ -974,7 +1093,7 @@ impl<T> Subscriber<T> {
                 Step::Sample(s) => return Ok(s),
                 Step::Closed => {
                     return Err(RecvError {
-                        pattern: self.pattern.clone(),
+                        pattern: Arc::clone(&self.pattern),
                     });
                 }
                 Step::Woken | Step::Empty => {}
@@ -984,20 +1103,21 @@ impl<T> Subscriber<T> {
 
     /// Waits at most `timeout` for the next sample. A timeout too large to
     /// add to the clock (such as `Duration::MAX`) waits without limit.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Sample<T>, TryRecvError> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Sample<T>, RecvTimeoutError> {
         let deadline = Deadline::after(timeout);
         loop {
             match self.step(deadline) {
                 Step::Sample(s) => return Ok(s),
                 Step::Closed => {
-                    return Err(TryRecvError::Closed {
-                        pattern: self.pattern.clone(),
+                    return Err(RecvTimeoutError::Closed {
+                        pattern: Arc::clone(&self.pattern),
                     });
                 }
                 Step::Woken | Step::Empty => {
                     if deadline.has_passed() {
-                        return Err(TryRecvError::Empty {
-                            pattern: self.pattern.clone(),
+                        return Err(RecvTimeoutError::Timeout {
+                            pattern: Arc::clone(&self.pattern),
+                            timeout,
                         });
                     }
                 }
@@ -1005,59 +1125,62 @@ impl<T> Subscriber<T> {
         }
     }
 
-    /// Takes a sample if one is queued.
+    /// Takes a sample if one is queued. Allocates nothing when none is.
     pub fn try_recv(&self) -> Result<Sample<T>, TryRecvError> {
+        // Every turn takes an item off the lanes: it ends with them.
         loop {
-            self.forget_finished();
-            if let Some(s) = self.pop_pending() {
-                return Ok(s);
-            }
-            let item = match self.rx.try_recv() {
-                Ok(i) => i,
-                Err(CoreTryRecv::Empty) => {
+            match self.look() {
+                Step::Sample(s) => return Ok(s),
+                Step::Empty => {
                     return Err(TryRecvError::Empty {
-                        pattern: self.pattern.clone(),
+                        pattern: Arc::clone(&self.pattern),
                     });
                 }
-                Err(_) => {
-                    return match self.pop_pending() {
-                        Some(s) => Ok(s),
-                        None => Err(TryRecvError::Closed {
-                            pattern: self.pattern.clone(),
-                        }),
-                    };
+                Step::Closed => {
+                    return Err(TryRecvError::Closed {
+                        pattern: Arc::clone(&self.pattern),
+                    });
                 }
-            };
-            if let Step::Sample(s) = self.accept(item) {
-                return Ok(s);
+                Step::Woken => {}
             }
         }
     }
 
     /// Waits for the next sample without blocking the thread (any executor).
     ///
-    /// Several of these futures may wait on one subscriber at once: each
-    /// looks at what the subscriber already took off its lanes (replayed
-    /// history, items taken in a run by another receive) every time it is
-    /// polled, before it waits for the lanes.
+    /// The future is `Send` (a `Subscriber` is `Sync`), so it may move
+    /// between the workers of a multi-thread runtime. Several of these
+    /// futures may wait on one subscriber at once: each looks at what the
+    /// subscriber holds beside its lanes (replayed history) every time it
+    /// is polled, before it waits for the lanes.
     pub async fn recv_async(&self) -> Result<Sample<T>, RecvError> {
-        let mut wait = self.rx.rx.recv_async();
+        let mut wait = self.rx.recv_async();
         std::future::poll_fn(|cx| {
+            // Every turn takes an item off the lanes, or returns.
             loop {
-                self.forget_finished();
-                if let Some(s) = self.pop_pending() {
-                    return Poll::Ready(Ok(s));
+                match self.look() {
+                    Step::Sample(s) => return Poll::Ready(Ok(s)),
+                    Step::Closed => {
+                        return Poll::Ready(Err(RecvError {
+                            pattern: Arc::clone(&self.pattern),
+                        }));
+                    }
+                    Step::Woken => continue,
+                    Step::Empty => {}
                 }
-                let item = match self.rx.poll_recv(&mut wait, cx) {
+                let item = match Pin::new(&mut wait).poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(i)) => i,
                     Poll::Ready(Err(_)) => {
-                        return Poll::Ready(self.pop_pending().ok_or_else(|| RecvError {
-                            pattern: self.pattern.clone(),
-                        }));
+                        return Poll::Ready(match self.closed_step() {
+                            Step::Sample(s) => Ok(s),
+                            _ => Err(RecvError {
+                                pattern: Arc::clone(&self.pattern),
+                            }),
+                        });
                     }
                 };
-                if let Step::Sample(s) = self.accept(item) {
+                if let Step::Sample(s) = self.accept(&mut self.local.lock(), item) {
                     return Poll::Ready(Ok(s));
                 }
             }
@@ -1068,6 +1191,11 @@ impl<T> Subscriber<T> {
     /// A blocking iterator that ends when the subscription closes.
     pub fn iter(&self) -> Iter<'_, T> {
         Iter { sub: self }
+    }
+
+    /// This subscriber's id (the interest id its link events carry).
+    pub fn id(&self) -> SubscriberId {
+        SubscriberId(self.interest.id().0)
     }
 
     /// The subscription's selector, as text.
@@ -1107,11 +1235,11 @@ impl<T> Subscriber<T> {
 
     /// Counters of the underlying queue: received, dropped, rejected, queued.
     pub fn stats(&self) -> dndm_core::Stats {
-        self.rx.rx.stats()
+        self.rx.stats()
     }
 
     pub(crate) fn inlet(&self) -> Inlet<Item<T>> {
-        self.rx.rx.inlet()
+        self.rx.inlet()
     }
 }
 
@@ -1146,7 +1274,7 @@ impl<'a, T> IntoIterator for &'a Subscriber<T> {
 }
 
 /// Wakes a subscriber's receive loop (used to stop callback threads).
-pub(crate) fn waker<T: Clone + Send + 'static>(
+pub(crate) fn waker<T: Clone + Send + Sync + 'static>(
     sub: &Subscriber<T>,
 ) -> impl Fn() + Send + Sync + use<T> {
     let inlet = sub.inlet();
@@ -1181,5 +1309,56 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
     pub async fn send_async(&mut self, msg: T) -> Result<(), SendError<T>> {
         self.tx.ready().await;
         self.send(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rkyv::{Archive, Deserialize, Serialize};
+
+    use crate::{Node, SubscribeOptions};
+
+    #[derive(Archive, Serialize, Deserialize, dndm_codec::Message, Clone, Debug, PartialEq)]
+    #[message(name = "test.Num")]
+    struct Num {
+        v: u64,
+    }
+
+    #[test]
+    fn churning_publishers_do_not_grow_a_subscribers_route_table() {
+        let node = Node::new("churn");
+        let sub = node
+            .subscribe_with::<Num>("churn.*", SubscribeOptions::new().capacity(8))
+            .unwrap();
+        // A steady publisher keeps the subscriber busy the whole time.
+        let steady = node.publish::<Num>("churn.steady").unwrap();
+        for i in 0..2000u64 {
+            let path = format!("churn.p{}", i % 50);
+            let short = node.publish::<Num>(&path).unwrap();
+            short.send(Num { v: i }).unwrap();
+            drop(short);
+            steady.send(Num { v: i }).unwrap();
+            // Both messages arrive, each with the route it was published on.
+            let mut routes = Vec::new();
+            for _ in 0..2 {
+                let s = sub.recv_timeout(Duration::from_secs(10)).unwrap();
+                assert_eq!(s.v, i);
+                routes.push(s.route().to_string());
+            }
+            routes.sort();
+            let mut want = vec![
+                format!("test.Num@{path}"),
+                "test.Num@churn.steady".to_string(),
+            ];
+            want.sort();
+            assert_eq!(routes, want);
+            assert!(
+                sub.route_table_len() <= 8,
+                "route table grew to {} after {i} publishers",
+                sub.route_table_len()
+            );
+        }
     }
 }

@@ -24,7 +24,7 @@ use dndm_scope::crdt::{
 use dndm_scope::{ClosedError, HandleInfo, HandleKind, Membership, Owned, StateValue};
 use parking_lot::Mutex;
 
-use crate::TryRecvError;
+use crate::RecvTimeoutError;
 use crate::pubsub::{PublishOptions, SubscribeOptions};
 use crate::scope::{
     Scope, ScopePublishError, ScopeSubscribeError, ScopedPublisher, ScopedSubscriber,
@@ -185,7 +185,7 @@ fn run(
                     tracing::debug!(error = %e, "replica delta refused");
                 }
             }
-            Err(TryRecvError::Empty { .. }) => {}
+            Err(RecvTimeoutError::Timeout { .. }) => {}
             Err(_) => break,
         }
     }

@@ -97,13 +97,13 @@ fn a_waiting_publisher_yields_its_worker() {
     });
 }
 
-/// Core receive futures (`dndm::core`) are `Send`: receiving tasks spawned
+/// Core receive futures (`dndm::chan`) are `Send`: receiving tasks spawned
 /// on a multi-thread runtime take every message of a publishing task.
 #[test]
 fn core_recv_async_runs_in_spawned_tasks() {
     const N: u64 = 2_000;
     let rt = runtime(2);
-    let (mut tx, rx) = dndm::core::bounded::<u64>(4).unwrap();
+    let (mut tx, rx) = dndm::chan::bounded::<u64>(4).unwrap();
     rt.block_on(async {
         let consumer = tokio::spawn(assert_send(async move {
             let mut sum = 0;
@@ -126,5 +126,47 @@ fn core_recv_async_runs_in_spawned_tasks() {
             .expect("consumer stuck")
             .unwrap();
         assert_eq!(sum, N * (N + 1) / 2);
+    });
+}
+
+/// `Subscriber::recv_async` futures are `Send`: receiving tasks spawned on
+/// a multi-thread runtime take every message, in order, from a publishing
+/// task.
+#[test]
+fn subscriber_recv_async_runs_in_spawned_tasks() {
+    const N: u64 = 2_000;
+    let rt = runtime(2);
+    let node = Node::new("t");
+    let sub = node
+        .subscribe_with::<Num>(
+            "a",
+            SubscribeOptions::new().capacity(4).policy(Policy::BLOCK),
+        )
+        .unwrap();
+    let mut publ = node.publish::<Num>("a").unwrap();
+    rt.block_on(async {
+        let consumer = tokio::spawn(assert_send(async move {
+            let mut next = 0;
+            while next < N {
+                let s = sub.recv_async().await.unwrap();
+                assert_eq!(s.v, next);
+                next += 1;
+            }
+            next
+        }));
+        let producer = tokio::spawn(assert_send(async move {
+            for v in 0..N {
+                publ.send_async(Num { v }).await.unwrap();
+            }
+        }));
+        tokio::time::timeout(LONG, producer)
+            .await
+            .expect("producer stuck")
+            .unwrap();
+        let got = tokio::time::timeout(LONG, consumer)
+            .await
+            .expect("consumer stuck")
+            .unwrap();
+        assert_eq!(got, N);
     });
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use dndm::prelude::*;
 use dndm::scopes::{HandleKind, Key, RestoreError, WriteError};
 use dndm::{
-    Access, LinkEvent, Op, PathError, ScopeCallError, ScopeError, ScopePolicy, ScopePublishError,
-    ScopeSendError, ScopeSubscribeError, TryRecvError,
+    Access, LinkEvent, Op, PathError, RecvTimeoutError, ScopeCallError, ScopeError, ScopePolicy,
+    ScopePublishError, ScopeSendError, ScopeSubscribeError,
 };
 use rkyv::{Archive, Deserialize, Serialize};
 
@@ -159,7 +159,7 @@ fn closing_a_scope_withdraws_every_handle_and_tells_the_other_side() {
     assert_eq!(s.recv_timeout(WAIT).unwrap().x, 7);
     assert!(matches!(
         s.recv_timeout(WAIT),
-        Err(TryRecvError::Closed { .. })
+        Err(RecvTimeoutError::Closed { .. })
     ));
     assert!(matches!(
         arm.publish::<Pose>("again"),

@@ -442,6 +442,13 @@ impl State {
                 intent_fingerprint: intent.fingerprint,
                 interest_fingerprint: interest.fingerprint,
             };
+            // Usually two builds disagreeing on a type: worth a line in the
+            // log even if nobody reads the handles' events.
+            tracing::warn!(
+                route = %m.route,
+                selector = %m.selector,
+                "no link: {m}"
+            );
             intent.shared.push(LinkEvent::SchemaMismatch(m.clone()), 0);
             interest.shared.push(LinkEvent::SchemaMismatch(m), 0);
             return;

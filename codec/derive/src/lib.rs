@@ -254,6 +254,10 @@ fn expand_message(input: &DeriveInput) -> syn::Result<TokenStream2> {
         where_clause
             .predicates
             .push(parse_quote!(Self: #codec::__private::Encodable));
+        // `Message: Sync`; a generic message is one when its parameters are.
+        where_clause
+            .predicates
+            .push(parse_quote!(Self: ::core::marker::Sync));
         where_clause.predicates.push(parse_quote!(
             <Self as #codec::rkyv::Archive>::Archived:
                 for<'__v> #codec::rkyv::bytecheck::CheckBytes<#codec::__private::Validator<'__v>>

@@ -13,7 +13,7 @@ use dndm_router::session::{Archive, LocalAlias, Session};
 use dndm_router::{LinkInfo, PortError};
 
 use super::ports::{Delivery, Lane, Outlet, PeerQueue, Pump, Pumped, SinkFactory};
-use crate::pubsub::{Envelope, Item, SubShared};
+use crate::pubsub::{Envelope, Item, Payload, SubShared};
 
 /// A publisher's messages toward one peer: a core receiver attached to the
 /// publisher's sender (so the peer queue has the publisher's backpressure
@@ -178,7 +178,7 @@ impl<T: Message + Clone + Send + 'static> Outlet for TypedOutlet<T> {
                     }
                 },
             };
-            match session.send_sample(now, alias, env.seq, env.stamp_ns, &Archive(&env.msg)) {
+            match session.send_sample(now, alias, env.seq, env.stamp_ns, &Archive(env.msg.get())) {
                 Ok(_) => done.sent += 1,
                 Err(_) => done.failed += 1,
             }
@@ -249,7 +249,7 @@ impl<T: Message + Clone + Send + 'static> Lane for TypedLane<T> {
             seq: header.seq,
             stamp_ns: header.timestamp_ns,
             publisher: self.publisher,
-            msg,
+            msg: Payload::Owned(msg),
         }))
     }
 
