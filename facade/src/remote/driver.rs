@@ -113,6 +113,9 @@ struct PeerState {
     /// Our calls awaiting the peer's reply, by correlation id, with the
     /// caller's deadline.
     calls: HashMap<u64, (Completion, Option<Duration>)>,
+    /// Calls taken from the callers' queue before this turn's
+    /// registrations were advertised (see [`Driver::run`]), sent by `rpc`.
+    outgoing: VecDeque<OutCall>,
     /// Bytes produced but not yet taken by the transport.
     out: FrameBuffer,
     /// Since when the transport has refused our bytes.
@@ -214,6 +217,15 @@ impl Driver {
             for p in &mut self.peers {
                 p.read(now, &self.topics, &self.shared);
             }
+            // Calls are taken before the last advertise: a caller's client
+            // intent is registered (and seen by the watch) before its call
+            // is queued, so every call taken here finds its route declared
+            // to the peer by the time `rpc` sends it.
+            for p in &mut self.peers {
+                if p.st.closed.is_none() && p.st.session.is_connected() {
+                    p.st.outgoing.extend(p.st.shared.rpc.take_calls());
+                }
+            }
             // Registrations made while reading (a peer's declarations can
             // link our publishers) are advertised in the same turn.
             self.advertise(now);
@@ -305,6 +317,7 @@ impl Driver {
                 clients: HashMap::new(),
                 servers: HashMap::new(),
                 calls: HashMap::new(),
+                outgoing: VecDeque::new(),
                 out: FrameBuffer::new(),
                 blocked_since: None,
                 stalled: Vec::new(),
@@ -572,6 +585,9 @@ impl Peer {
         }
         for (_, (c, _)) in st.calls.drain() {
             c.complete(gone());
+        }
+        for c in st.outgoing.drain(..) {
+            c.complete.complete(gone());
         }
         let outlets = std::mem::take(&mut *st.shared.outlets.lock());
         drop(outlets);
@@ -858,7 +874,7 @@ impl PeerState {
                 );
             }
         }
-        for call in self.shared.rpc.take_calls() {
+        while let Some(call) = self.outgoing.pop_front() {
             let alias = self
                 .session
                 .local_alias_in(Space::Service, &call.route, call.fingerprint);
