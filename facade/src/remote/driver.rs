@@ -30,8 +30,8 @@ use parking_lot::Mutex;
 use super::conn::{DynConnection, DynListener};
 use super::ports::{PeerCounters, PeerIntent, PeerInterest, PeerShared, Pumped};
 use super::rpc::{
-    Answer, CallFailure, Completion, PeerClient, PeerServer, RemoteReply, RemoteServer, ReplyCode,
-    RpcQueues,
+    Answer, CallFailure, Completion, OutCall, PeerClient, PeerServer, RemoteReply, RemoteServer,
+    ReplyCode, RpcQueues,
 };
 use super::{NetShared, PeerEvent, PeerEventKind};
 
