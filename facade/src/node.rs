@@ -19,7 +19,7 @@ use crate::error::{
 };
 use crate::pubsub::{PublishOptions, Publisher, Sample, Step, SubscribeOptions, Subscriber, waker};
 use crate::remote::{Net, NetConfig, PeerEvent, PeerId, PeerInfo};
-use crate::service::{Client, Server, panic_message};
+use crate::service::{Client, Server, ServerEnv, panic_message};
 use dndm_transport::{Address, Transport};
 
 /// Counters shared by a node's handles and threads.
@@ -559,15 +559,35 @@ impl Node {
         Resp: Message + Send + 'static,
         F: Fn(Req) -> Resp + Send + Sync + 'static,
     {
+        self.serve_guarded(path, handler, None)
+    }
+
+    /// [`serve`](Self::serve) whose server links only with the clients
+    /// `guard` admits (a scope's policy against peers' clients).
+    pub(crate) fn serve_guarded<Req, Resp, F>(
+        &self,
+        path: &str,
+        handler: F,
+        guard: Option<Arc<dyn dndm_router::LinkGuard>>,
+    ) -> Result<Server, ServeError>
+    where
+        Req: Message + Clone + Send + 'static,
+        Resp: Message + Send + 'static,
+        F: Fn(Req) -> Resp + Send + Sync + 'static,
+    {
         let route = Route::new(Req::TYPE_NAME, path)?;
+        let env = ServerEnv {
+            linker: &self.inner.services,
+            capacity: self.inner.server_capacity,
+            counters: Arc::clone(&self.inner.counters),
+            next_id: Arc::clone(&self.inner.next_call),
+            guard,
+        };
         Server::start(
-            &self.inner.services,
+            env,
             route,
             service_fingerprint::<Req, Resp>(),
-            self.inner.server_capacity,
             Arc::new(handler),
-            Arc::clone(&self.inner.counters),
-            Arc::clone(&self.inner.next_call),
         )
     }
 

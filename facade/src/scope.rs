@@ -373,7 +373,9 @@ impl Scope {
         Ok(ScopedSubscriber { inner, membership })
     }
 
-    /// Serves `Req@path` inside this scope (see [`Node::serve`]).
+    /// Serves `Req@path` inside this scope (see [`Node::serve`]). A peer's
+    /// client links to the server only if the scope's policies allow
+    /// calling the route; a refused peer's calls find no server.
     pub fn serve<Req, Resp, F>(
         &self,
         path: &str,
@@ -388,7 +390,11 @@ impl Scope {
         self.scope.check(Op::Serve, Target::Route(&route))?;
         let ticket = self.scope.reserve()?;
         let abs = route.path().map(|p| p.as_str()).unwrap_or_default();
-        let server = self.node.serve::<Req, Resp, F>(abs, handler)?;
+        // A peer's client must be allowed to call the route to link.
+        let guard = PeerGuard::for_scope(&self.scope, Op::Call);
+        let server = self
+            .node
+            .serve_guarded::<Req, Resp, F>(abs, handler, Some(guard))?;
         let owned = Arc::new(ServerHandle {
             server: Mutex::new(Some(server)),
             route: route.to_string(),
@@ -442,7 +448,8 @@ impl fmt::Display for Scope {
 /// Puts a peer's declaration to a scope's policies before it links with a
 /// handle of the scope: a peer's publisher must be allowed to publish on
 /// its route, a peer's subscriber to subscribe to the route it would
-/// receive. Local handles were checked when they were made.
+/// receive, a peer's client to call the route a scoped server serves.
+/// Local handles were checked when they were made.
 struct PeerGuard {
     checker: Checker,
     op: Op,

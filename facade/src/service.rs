@@ -632,21 +632,38 @@ pub struct Server {
     route: Route,
 }
 
+/// What a node gives every server it starts.
+pub(crate) struct ServerEnv<'a> {
+    /// The node's services linker.
+    pub(crate) linker: &'a dndm_router::Linker,
+    /// Requests queued per server.
+    pub(crate) capacity: usize,
+    pub(crate) counters: Arc<Counters>,
+    /// The node's request id counter.
+    pub(crate) next_id: Arc<AtomicU64>,
+    /// Which clients may link (a scope's policy against peers' clients).
+    pub(crate) guard: Option<Arc<dyn dndm_router::LinkGuard>>,
+}
+
 impl Server {
     pub(crate) fn start<Req, Resp, F>(
-        linker: &dndm_router::Linker,
+        env: ServerEnv<'_>,
         route: Route,
         fingerprint: u64,
-        capacity: usize,
         handler: Arc<F>,
-        counters: Arc<Counters>,
-        next_id: Arc<AtomicU64>,
     ) -> Result<Self, crate::ServeError>
     where
         Req: Message + Clone + Send + 'static,
         Resp: Message + Send + 'static,
         F: Fn(Req) -> Resp + Send + Sync + 'static,
     {
+        let ServerEnv {
+            linker,
+            capacity,
+            counters,
+            next_id,
+            guard,
+        } = env;
         let rx =
             Receiver::<Request<Req, Resp>>::new(Config::new(capacity.max(1))).map_err(|e| {
                 crate::ServeError::Spawn {
@@ -669,7 +686,10 @@ impl Server {
         let selector = dndm_router::Pattern::exact(&route)
             .map(dndm_router::Selector::Pattern)
             .unwrap_or_else(|| dndm_router::Selector::Hashed(route.clone()));
-        let interest = linker.add_interest(selector, fingerprint, port)?;
+        let interest = match guard {
+            Some(g) => linker.add_interest_guarded(selector, fingerprint, port, g)?,
+            None => linker.add_interest(selector, fingerprint, port)?,
+        };
         let name = route.to_string();
         let worker = std::thread::Builder::new()
             .name(format!("dndm-serve {name}"))

@@ -167,3 +167,45 @@ fn local_handles_outside_the_scope_are_not_its_business() {
     assert_eq!(direct.interest_count(), 1);
     assert_eq!(all.publisher_count(), 1);
 }
+
+#[derive(Archive, Serialize, Deserialize, Message, Clone, Debug, PartialEq)]
+#[message(name = "pol.Ask")]
+struct Ask {
+    n: u32,
+}
+
+#[test]
+fn a_peer_client_denied_call_never_reaches_a_scoped_server() {
+    let (a, b) = pair();
+    let robot = a.scope("robot").unwrap();
+    robot.set_policy(ScopePolicy::new().deny(&[Op::Call], "secret").unwrap());
+    let handled = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&handled);
+    let _secret = robot
+        .serve("secret", move |q: Ask| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ask { n: q.n + 1 }
+        })
+        .unwrap();
+    let _open = robot.serve("open", |q: Ask| Ask { n: q.n * 2 }).unwrap();
+
+    // The allowed route answers across the link; once it does, beta knows
+    // both of alpha's servers.
+    let doubled: Ask = b.call("robot.open", Ask { n: 21 }, BOUND).unwrap();
+    assert_eq!(doubled.n, 42);
+    // Beta's client for the secret route links to alpha's server on beta's
+    // side, but on alpha's side the scope refuses to link beta's client to
+    // it: the call finds no server there (beta's caller hears that the
+    // server it saw is gone) and the handler never runs.
+    let refused = b.call::<Ask, Ask>("robot.secret", Ask { n: 1 }, BOUND);
+    assert!(
+        matches!(refused, Err(CallError::ServerGone { .. })),
+        "{refused:?}"
+    );
+    assert!(robot.info().counters.denied >= 1);
+    assert_eq!(handled.load(Ordering::SeqCst), 0);
+    // Alpha's own callers outside the scope's policies still reach it.
+    let local: Ask = a.call("robot.secret", Ask { n: 1 }, BOUND).unwrap();
+    assert_eq!(local.n, 2);
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+}

@@ -8,6 +8,14 @@
 //! `dndm_core::sync` mutex with an attention flag, which is what
 //! `tests/loom.rs` model-checks.
 
+#![cfg_attr(
+    not(dndm_loom),
+    allow(
+        unreachable_pub,
+        reason = "public to the loom models (`--cfg dndm_loom`), crate-private otherwise"
+    )
+)]
+
 use std::io;
 
 use dndm_core::sync::Mutex;
@@ -126,11 +134,6 @@ impl Outbox {
         std::mem::take(&mut self.room_wanted)
     }
 
-    /// The queue limit.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Whether [`close`](Self::close) was called and the queue still drains.
     pub fn is_closing(&self) -> bool {
         self.state == State::Closing
@@ -246,6 +249,7 @@ impl Outbox {
         self.buf.extend_from_slice(bytes);
     }
 
+    #[cfg(test)]
     /// The bytes of buffer this outbox holds (at most its limit).
     pub fn buffer_capacity(&self) -> usize {
         self.buf.capacity()
@@ -364,6 +368,8 @@ impl Handoff {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     /// A fake socket that accepts at most `room` bytes.
@@ -483,5 +489,84 @@ mod tests {
         let r = ob.send(b"abc", 1, |_| Err(io::ErrorKind::BrokenPipe.into()));
         assert_eq!(r, Err(Rejected::Closed(CloseReason::Reset)));
         assert_eq!(ob.closed(), Some(&CloseReason::Reset));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Offer this many bytes.
+        Send(usize),
+        /// The socket gains this much room, then the I/O thread flushes.
+        Flush(usize),
+        /// The socket gains this much room; nobody flushes yet.
+        Room(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0usize..300).prop_map(Op::Send),
+            // Batches above `COPY_MAX`, which flush the queue first.
+            (4000usize..9000).prop_map(Op::Send),
+            (0usize..400).prop_map(Op::Flush),
+            (0usize..12_000).prop_map(Op::Flush),
+            (0usize..12_000).prop_map(Op::Room),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever the interleaving of sends and partial writes, the socket
+        /// sees exactly the accepted bytes in order, the queue never exceeds its
+        /// limit, and a refusal changes nothing.
+        #[test]
+        fn outbox_matches_reference(limit in prop_oneof![1usize..1024, 8000usize..30_000], ops in prop::collection::vec(op(), 1..60)) {
+            let mut ob = Outbox::new(limit);
+            let mut wire: Vec<u8> = Vec::new();
+            let mut room = 0usize;
+            let mut accepted: Vec<u8> = Vec::new();
+            let mut next = 0u8;
+            let write = |room: &mut usize, wire: &mut Vec<u8>, b: &[u8]| -> io::Result<usize> {
+                if *room == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                let n = b.len().min(*room);
+                *room -= n;
+                wire.extend_from_slice(&b[..n]);
+                Ok(n)
+            };
+            for op in ops {
+                match op {
+                    Op::Send(len) => {
+                        let bytes: Vec<u8> = (0..len).map(|i| next.wrapping_add(i as u8)).collect();
+                        let queued = ob.queued();
+                        match ob.send(&bytes, 1, |b| write(&mut room, &mut wire, b)) {
+                            Ok(_) => {
+                                next = next.wrapping_add(len as u8);
+                                accepted.extend_from_slice(&bytes);
+                            }
+                            Err(Rejected::Full { .. }) => {
+                                // Queued bytes may have been flushed first.
+                                prop_assert!(ob.queued() + len > limit);
+                                prop_assert!(ob.queued() <= queued);
+                            }
+                            Err(Rejected::TooLarge { .. }) => prop_assert!(len > limit),
+                            Err(e) => prop_assert!(false, "unexpected {:?}", e),
+                        }
+                    }
+                    Op::Flush(more) => {
+                        room += more;
+                        let _ = ob.flush(|b| write(&mut room, &mut wire, b));
+                    }
+                    Op::Room(more) => room += more,
+                }
+                prop_assert!(ob.queued() <= limit);
+                prop_assert_eq!(wire.len() + ob.queued(), accepted.len());
+                prop_assert_eq!(&accepted[..wire.len()], &wire[..]);
+            }
+            room = usize::MAX;
+            let _ = ob.flush(|b| write(&mut room, &mut wire, b));
+            prop_assert_eq!(wire, accepted);
+            prop_assert!(ob.peak() <= limit);
+        }
     }
 }

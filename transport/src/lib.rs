@@ -76,7 +76,7 @@
 //! the socket becomes writable (coalesced: everything queued goes out in
 //! one write), finishes graceful closes, enforces the linger time and, every
 //! 50 ms, the frame and idle timeouts. The
-//! user ↔ I/O thread hand-off is the sans-IO [`handoff::Handoff`], checked
+//! user ↔ I/O thread hand-off is a sans-IO outbox (`src/handoff.rs`), checked
 //! with loom. The I/O thread also wakes the wakers given to `set_waker`:
 //! on every readable event of a connection, on the closes and timeouts it
 //! enforces, when it wrote queued bytes, and on readable events of
@@ -132,7 +132,12 @@ mod config;
 mod error;
 #[cfg(any(feature = "tcp", feature = "unix", feature = "mem"))]
 mod frames;
+// The hand-off is the transport's own business; only the loom models
+// (`tests/loom.rs`, built with `--cfg dndm_loom`) reach it from outside.
+#[cfg(dndm_loom)]
 pub mod handoff;
+#[cfg(not(dndm_loom))]
+mod handoff;
 #[cfg(any(feature = "tcp", feature = "unix"))]
 mod net;
 #[cfg(feature = "mem")]
