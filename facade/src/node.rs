@@ -52,7 +52,12 @@ pub struct NodeStats {
     pub links: usize,
 }
 
-type ClientKey = (TypeId, TypeId, String);
+/// Makes a client's link guard (called only when the client is not cached).
+pub(crate) type MakeGuard<'a> = dyn Fn() -> Arc<dyn dndm_router::LinkGuard> + 'a;
+
+/// Request and reply types, path, and the guarding scope's identity (0:
+/// the node's own, unguarded client).
+type ClientKey = (TypeId, TypeId, String, usize);
 
 /// The clients [`Node::call`] made, the least recently used evicted first:
 /// calling many paths once each never keeps one intent per path forever.
@@ -597,7 +602,29 @@ impl Node {
         Req: Message + Clone + Send + 'static,
         Resp: Message + Send + 'static,
     {
-        let key = (TypeId::of::<Req>(), TypeId::of::<Resp>(), path.to_string());
+        self.client_guarded(path, None)
+    }
+
+    /// [`client`](Self::client) whose client links only with the servers
+    /// `guard` admits; cached apart for each guarding scope (`identity`,
+    /// never 0: see `dndm_scope::Checker::identity`, alive as long as the
+    /// cached guard is).
+    pub(crate) fn client_guarded<Req, Resp>(
+        &self,
+        path: &str,
+        guard: Option<(usize, &MakeGuard<'_>)>,
+    ) -> Result<Arc<Client<Req, Resp>>, CallError>
+    where
+        Req: Message + Clone + Send + 'static,
+        Resp: Message + Send + 'static,
+    {
+        let identity = guard.as_ref().map_or(0, |(id, _)| *id);
+        let key = (
+            TypeId::of::<Req>(),
+            TypeId::of::<Resp>(),
+            path.to_string(),
+            identity,
+        );
         let cached = self.inner.clients.lock().get(&key);
         if let Some(c) = cached
             && let Ok(c) = c.downcast::<Client<Req, Resp>>()
@@ -610,6 +637,7 @@ impl Node {
             route,
             service_fingerprint::<Req, Resp>(),
             Arc::clone(&self.inner.next_call),
+            guard.map(|(_, make)| make()),
         )?);
         let evicted = self
             .inner

@@ -407,8 +407,10 @@ impl Scope {
     }
 
     /// Calls `Req@path` inside this scope and waits at most `timeout` (see
-    /// [`Node::call`]; the client is the node's, shared by every caller of
-    /// the route).
+    /// [`Node::call`]). The scope's client is cached by the node (shared by
+    /// the scope's callers of the route, evicted least recently used) and
+    /// links only with the peers' servers the scope's policies allow to
+    /// serve the route; the node's own servers were checked when made.
     pub fn call<Req, Resp>(
         &self,
         path: &str,
@@ -425,7 +427,17 @@ impl Scope {
         // ticket while it waits (its close never waits for a reply).
         drop(self.scope.reserve()?);
         let abs = route.path().map(|p| p.as_str()).unwrap_or_default();
-        Ok(self.node.call::<Req, Resp>(abs, req, timeout)?)
+        let checker = self.scope.checker();
+        let make = || {
+            Arc::new(PeerGuard {
+                checker: checker.clone(),
+                op: Op::Serve,
+            }) as Arc<dyn LinkGuard>
+        };
+        let client = self
+            .node
+            .client_guarded::<Req, Resp>(abs, Some((checker.identity(), &make)))?;
+        Ok(client.call(req, timeout)?)
     }
 }
 
@@ -448,7 +460,8 @@ impl fmt::Display for Scope {
 /// Puts a peer's declaration to a scope's policies before it links with a
 /// handle of the scope: a peer's publisher must be allowed to publish on
 /// its route, a peer's subscriber to subscribe to the route it would
-/// receive, a peer's client to call the route a scoped server serves.
+/// receive, a peer's client to call the route a scoped server serves, a
+/// peer's server to serve the route a scope's call is for.
 /// Local handles were checked when they were made.
 struct PeerGuard {
     checker: Checker,

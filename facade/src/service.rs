@@ -383,6 +383,7 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
         route: Route,
         fingerprint: u64,
         next_id: Arc<AtomicU64>,
+        guard: Option<Arc<dyn dndm_router::LinkGuard>>,
     ) -> Result<Self, CallError>
     where
         Req: Message,
@@ -393,7 +394,10 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Client<Req, Resp> {
             encode: encode_archive::<Req>,
             decode: decode_archive::<Resp>,
         });
-        let intent = linker.add_intent(route, fingerprint, Arc::clone(&port) as _)?;
+        let intent = match guard {
+            Some(g) => linker.add_intent_guarded(route, fingerprint, Arc::clone(&port) as _, g)?,
+            None => linker.add_intent(route, fingerprint, Arc::clone(&port) as _)?,
+        };
         Ok(Self {
             intent,
             fingerprint,

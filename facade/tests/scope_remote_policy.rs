@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dndm::prelude::*;
-use dndm::{Op, ScopePolicy};
+use dndm::{Op, ScopeCallError, ScopePolicy};
 use rkyv::{Archive, Deserialize, Serialize};
 
 #[derive(Archive, Serialize, Deserialize, Message, Clone, Debug, PartialEq)]
@@ -207,5 +207,43 @@ fn a_peer_client_denied_call_never_reaches_a_scoped_server() {
     // Alpha's own callers outside the scope's policies still reach it.
     let local: Ask = a.call("robot.secret", Ask { n: 1 }, BOUND).unwrap();
     assert_eq!(local.n, 2);
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_peer_server_denied_serve_never_answers_a_scope_call() {
+    let (a, b) = pair();
+    let robot = a.scope("robot").unwrap();
+    robot.set_policy(ScopePolicy::new().deny(&[Op::Serve], "secret").unwrap());
+    let handled = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&handled);
+    let _secret = b
+        .serve("robot.secret", move |q: Ask| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ask { n: q.n + 1 }
+        })
+        .unwrap();
+    let _open = b.serve("robot.open", |q: Ask| Ask { n: q.n * 2 }).unwrap();
+
+    // The node's own client (no scope) reaches beta's secret server: alpha
+    // knows it.
+    let direct: Ask = a.call("robot.secret", Ask { n: 1 }, BOUND).unwrap();
+    assert_eq!(direct.n, 2);
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+    // Through the scope, the allowed route is served by beta ...
+    let doubled: Ask = robot.call("open", Ask { n: 21 }, BOUND).unwrap();
+    assert_eq!(doubled.n, 42);
+    // ... and the denied one finds no server: the scope's client never
+    // links to beta's secret server. (A short timeout: the call waits that
+    // long for a server that may still come.)
+    let refused = robot.call::<Ask, Ask>("secret", Ask { n: 1 }, Duration::from_millis(100));
+    assert!(
+        matches!(
+            refused,
+            Err(ScopeCallError::Node(CallError::NoServer { .. }))
+        ),
+        "{refused:?}"
+    );
+    assert!(robot.info().counters.denied >= 1);
     assert_eq!(handled.load(Ordering::SeqCst), 1);
 }

@@ -662,6 +662,13 @@ impl Checker {
     pub fn scope(&self) -> &str {
         &self.node.path
     }
+
+    /// A number that tells this checker's scope from every other scope
+    /// (two roots of one path too) for as long as this checker lives; a
+    /// later scope may reuse it once every checker of this one is gone.
+    pub fn identity(&self) -> usize {
+        Arc::as_ptr(&self.node) as usize
+    }
 }
 
 impl fmt::Debug for Checker {
