@@ -9,6 +9,7 @@
     reason = "tests use std sync types like users do"
 )]
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -174,20 +175,29 @@ struct Ask {
     n: u32,
 }
 
+/// A handler that answers `n + 1` and counts what it handled.
+fn counting_handler() -> (Arc<AtomicUsize>, impl Fn(Ask) -> Ask + Send + Sync + 'static) {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&handled);
+    let handler = move |q: Ask| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        Ask { n: q.n + 1 }
+    };
+    (handled, handler)
+}
+
+fn double(q: Ask) -> Ask {
+    Ask { n: q.n * 2 }
+}
+
 #[test]
 fn a_peer_client_denied_call_never_reaches_a_scoped_server() {
     let (a, b) = pair();
     let robot = a.scope("robot").unwrap();
     robot.set_policy(ScopePolicy::new().deny(&[Op::Call], "secret").unwrap());
-    let handled = std::sync::Arc::new(AtomicUsize::new(0));
-    let seen = std::sync::Arc::clone(&handled);
-    let _secret = robot
-        .serve("secret", move |q: Ask| {
-            seen.fetch_add(1, Ordering::SeqCst);
-            Ask { n: q.n + 1 }
-        })
-        .unwrap();
-    let _open = robot.serve("open", |q: Ask| Ask { n: q.n * 2 }).unwrap();
+    let (handled, handler) = counting_handler();
+    let _secret = robot.serve("secret", handler).unwrap();
+    let _open = robot.serve("open", double).unwrap();
 
     // The allowed route answers across the link; once it does, beta knows
     // both of alpha's servers.
@@ -215,15 +225,9 @@ fn a_peer_server_denied_serve_never_answers_a_scope_call() {
     let (a, b) = pair();
     let robot = a.scope("robot").unwrap();
     robot.set_policy(ScopePolicy::new().deny(&[Op::Serve], "secret").unwrap());
-    let handled = std::sync::Arc::new(AtomicUsize::new(0));
-    let seen = std::sync::Arc::clone(&handled);
-    let _secret = b
-        .serve("robot.secret", move |q: Ask| {
-            seen.fetch_add(1, Ordering::SeqCst);
-            Ask { n: q.n + 1 }
-        })
-        .unwrap();
-    let _open = b.serve("robot.open", |q: Ask| Ask { n: q.n * 2 }).unwrap();
+    let (handled, handler) = counting_handler();
+    let _secret = b.serve("robot.secret", handler).unwrap();
+    let _open = b.serve("robot.open", double).unwrap();
 
     // The node's own client (no scope) reaches beta's secret server: alpha
     // knows it.

@@ -7,6 +7,12 @@
 //! than every stamp it made or [`observed`](HlcClock::observe), whatever
 //! the physical time says. The physical time is passed in (sans-IO); the
 //! facade passes `dndm_core::clock::now_ns`.
+//!
+//! Not bounded yet: a peer's stamp is observed however far ahead of the
+//! local physical time it is, so a peer with a fast (or lying) clock wins
+//! every last-writer-wins race until real time catches up, and drags this
+//! clock ahead with it. A drift limit (refuse stamps too far ahead) is the
+//! planned fix.
 
 /// A hybrid logical clock stamp. Ordered by `wall`, then `logical`, then
 /// `replica`.
