@@ -82,6 +82,10 @@ fn a_peer_publisher_denied_publish_never_links_to_scope_subscribers() {
         .collect();
     assert_eq!(routes, ["pol.Reading@robot.public"]);
 
+    // Alpha's linker saw beta's publisher; beta's must also have seen
+    // alpha's subscriber, or the sample goes to nobody (the declarations
+    // cross the link in both directions independently).
+    assert!(public.wait_for_interest(Some(BOUND)));
     for value in 0..10 {
         let _ = secret.send(Reading { value });
     }
@@ -141,6 +145,7 @@ fn a_child_scope_denies_peers_what_its_parent_denies() {
     assert!(eventually(
         || cmds.publisher_count() == 1 && arm.info().counters.denied >= 1
     ));
+    assert!(pose.wait_for_interest(Some(BOUND)));
     pose.send(Reading { value: 7 }).unwrap();
     assert_eq!(cmds.recv_timeout(BOUND).unwrap().value, 7);
     let routes: Vec<String> = cmds
