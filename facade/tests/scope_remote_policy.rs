@@ -181,7 +181,10 @@ struct Ask {
 }
 
 /// A handler that answers `n + 1` and counts what it handled.
-fn counting_handler() -> (Arc<AtomicUsize>, impl Fn(Ask) -> Ask + Send + Sync + 'static) {
+fn counting_handler() -> (
+    Arc<AtomicUsize>,
+    impl Fn(Ask) -> Ask + Send + Sync + 'static,
+) {
     let handled = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&handled);
     let handler = move |q: Ask| {
