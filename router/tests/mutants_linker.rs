@@ -11,7 +11,6 @@
     reason = "tests use std sync types like users do"
 )]
 
-use std::any::Any;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
@@ -19,25 +18,15 @@ use std::time::Duration;
 
 use dndm_core::{Config, Receiver, Sender};
 use dndm_router::{
-    ChannelIntent, ChannelInterest, EVENT_QUEUE_CAPACITY, IntentId, IntentPort, InterestPort,
-    LinkError, LinkEvent, LinkInfo, Linker, PatternLimits, PortError, Route,
+    ChannelIntent, ChannelInterest, EVENT_QUEUE_CAPACITY, IntentId, LinkError, LinkEvent, Linker,
+    PatternLimits, Route,
 };
+
+mod ports;
+use ports::Port;
 
 /// Far beyond what any step here needs; a mutant that blocks fails instead of hanging.
 const BOUND: Duration = Duration::from_secs(10);
-
-struct Port;
-impl IntentPort for Port {
-    fn connect(&self, _: &dyn InterestPort, _: LinkInfo<'_>) -> Result<(), PortError> {
-        Ok(())
-    }
-    fn disconnect(&self, _: &dyn InterestPort, _: LinkInfo<'_>) {}
-}
-impl InterestPort for Port {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
 
 fn route(s: &str) -> Route {
     s.parse().unwrap()

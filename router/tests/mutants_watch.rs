@@ -10,36 +10,15 @@
     reason = "tests use std sync types like users do"
 )]
 
-use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Wake, Waker};
+use std::task::Waker;
 
 use dndm_router::session::{NodeId, Origin};
-use dndm_router::{
-    IntentPort, InterestPort, LinkInfo, Linker, PortError, Registration, RegistrationChange,
-    RegistrationWatch,
-};
+use dndm_router::{Linker, Registration, RegistrationChange, RegistrationWatch};
 
-struct Port;
-impl IntentPort for Port {
-    fn connect(&self, _: &dyn InterestPort, _: LinkInfo<'_>) -> Result<(), PortError> {
-        Ok(())
-    }
-    fn disconnect(&self, _: &dyn InterestPort, _: LinkInfo<'_>) {}
-}
-impl InterestPort for Port {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-struct Count(AtomicUsize);
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
+mod ports;
+use ports::{Count, Port};
 
 fn counter() -> (Arc<Count>, Waker) {
     let count = Arc::new(Count(AtomicUsize::new(0)));

@@ -9,11 +9,13 @@
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::any::Any;
 use std::cell::Cell;
 use std::sync::Arc;
 
-use dndm_router::{IntentPort, InterestPort, LinkInfo, Linker, PortError};
+use dndm_router::Linker;
+
+mod ports;
+use ports::Port;
 
 struct Counting;
 
@@ -50,19 +52,6 @@ fn add(bytes: isize) {
 
 fn live() -> isize {
     LIVE.with(Cell::get)
-}
-
-struct Port;
-impl IntentPort for Port {
-    fn connect(&self, _: &dyn InterestPort, _: LinkInfo<'_>) -> Result<(), PortError> {
-        Ok(())
-    }
-    fn disconnect(&self, _: &dyn InterestPort, _: LinkInfo<'_>) {}
-}
-impl InterestPort for Port {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 #[test]
