@@ -654,6 +654,20 @@ impl<T> Sender<T> {
         self.deliver(msg, Wait::Until(Deadline::after(timeout)))
     }
 
+    /// Like [`send`](Self::send), waiting at most until `deadline`
+    /// ([`Deadline::NEVER`]: only the receivers' own policy timeouts). For a
+    /// caller that already holds a deadline, it saves a clock read.
+    ///
+    /// # Panics
+    ///
+    /// As [`send`](Self::send), on re-entrant use of this handle.
+    pub fn send_deadline(&self, msg: T, deadline: Deadline) -> Result<(), SendError<T>>
+    where
+        T: Clone,
+    {
+        self.deliver(msg, Wait::Until(deadline))
+    }
+
     /// Sends every item of `msgs` as [`send`](Self::send) would, checking for
     /// sleeping receivers once per batch instead of once per message.
     ///

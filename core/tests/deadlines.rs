@@ -79,6 +79,32 @@ fn send_timeout_zero_and_max() {
 }
 
 #[test]
+fn send_deadline_passed_and_never() {
+    let (tx, rx) = bounded::<u32>(1).unwrap();
+    let passed = Deadline::after(Duration::ZERO);
+    tx.send_deadline(1, passed).unwrap();
+    assert_eq!(
+        tx.send_deadline(2, passed),
+        Err(SendError::Full { msg: 2, missed: 1 }),
+        "a passed deadline never waits for room"
+    );
+    // The lane is full: a receiver frees it after a pause; NEVER waits.
+    let h = later(move || {
+        let first = rx.recv();
+        (first, rx)
+    });
+    tx.send_deadline(3, Deadline::NEVER).unwrap();
+    let (first, rx) = h.join().unwrap();
+    assert_eq!(first, Ok(1));
+    assert_eq!(rx.recv(), Ok(3));
+    drop(rx);
+    assert!(
+        tx.send_deadline(4, Deadline::NEVER).is_err(),
+        "no receiver: NEVER returns at once"
+    );
+}
+
+#[test]
 fn block_policy_timeout_zero_and_max() {
     let (tx, rx) = channel::<u32>(Config::new(1).policy(Policy::Block {
         timeout: Some(Duration::ZERO),
