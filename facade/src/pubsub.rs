@@ -30,39 +30,46 @@ use crate::error::{RecvError, RecvTimeoutError, SendError, TryRecvError};
 /// node's linker, so it compares with the [`IntentId`] of a [`LinkEvent`]
 /// directly (`publisher.id() == intent`) and converts both ways.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PublisherId(pub u64);
+pub struct PublisherId(u64);
 
 /// Identifies a subscriber within its node: the id of its interest in the
 /// node's linker, so it compares with the [`InterestId`] of a
 /// [`LinkEvent`] directly (`subscriber.id() == interest`) and converts both
 /// ways.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SubscriberId(pub u64);
+pub struct SubscriberId(u64);
 
 /// Conversions and comparisons between a handle id and its linker id.
 macro_rules! linker_id {
     ($handle:ident, $linker:ident) => {
+        impl $handle {
+            /// The id as a number: the number of its linker id.
+            pub const fn get(self) -> u64 {
+                self.0
+            }
+        }
+
         impl From<$linker> for $handle {
             fn from(id: $linker) -> Self {
-                Self(id.0)
+                Self(id.get())
             }
         }
 
         impl From<$handle> for $linker {
             fn from(id: $handle) -> Self {
-                Self(id.0)
+                Self::from_raw(id.0)
             }
         }
 
         impl PartialEq<$linker> for $handle {
             fn eq(&self, other: &$linker) -> bool {
-                self.0 == other.0
+                self.0 == other.get()
             }
         }
 
         impl PartialEq<$handle> for $linker {
             fn eq(&self, other: &$handle) -> bool {
-                self.0 == other.0
+                self.get() == other.0
             }
         }
     };
@@ -355,7 +362,7 @@ impl<T: Message + Clone + Send + 'static> IntentPort for PubPort<T> {
         let sub = any
             .downcast_ref::<SubPort<T>>()
             .ok_or(PortError::Incompatible)?;
-        sub.shared.add_route(link.intent.0, link.route);
+        sub.shared.add_route(link.intent.get(), link.route);
         let Some(history) = &self.history else {
             return self
                 .weak
@@ -377,8 +384,8 @@ impl<T: Message + Clone + Send + 'static> IntentPort for PubPort<T> {
             let n = ring.len().min(sub.shared.replay_limit);
             let msgs: VecDeque<_> = ring.range(ring.len() - n..).map(Kept::envelope).collect();
             let mut replay = sub.shared.replay.lock();
-            replay.retain(|(p, _, _)| *p != link.intent.0);
-            replay.push((link.intent.0, last.seq, msgs));
+            replay.retain(|(p, _, _)| *p != link.intent.get());
+            replay.push((link.intent.get(), last.seq, msgs));
             sub.shared.has_replay.store(true, Ordering::Release);
         }
         let attached = self.weak.attach(&sub.inlet).map_err(|_| PortError::Closed);
@@ -479,9 +486,9 @@ impl<T: Message + Clone + Send + 'static> Publisher<T> {
         };
         // Lanes open at the first send, so every lane carries the id: a
         // subscriber learns from it when this publisher is finished there.
-        tx.set_tag(intent.id().0);
+        tx.set_tag(intent.id().get());
         Ok(Self {
-            id: intent.id().0,
+            id: intent.id().get(),
             intent,
             tx,
             history,
@@ -1195,7 +1202,7 @@ impl<T> Subscriber<T> {
 
     /// This subscriber's id (the interest id its link events carry).
     pub fn id(&self) -> SubscriberId {
-        SubscriberId(self.interest.id().0)
+        SubscriberId(self.interest.id().get())
     }
 
     /// The subscription's selector, as text.
@@ -1213,7 +1220,7 @@ impl<T> Subscriber<T> {
         self.interest
             .feeders()
             .into_iter()
-            .map(|(IntentId(id), r)| (PublisherId(id), r))
+            .map(|(id, r)| (PublisherId::from(id), r))
             .collect()
     }
 

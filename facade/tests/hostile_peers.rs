@@ -122,7 +122,10 @@ fn garbage_ends_only_that_connection() {
 fn a_peer_killed_mid_frame_ends_only_its_connection() {
     let mut w = World::new(BOUND);
     // A real session's hello, cut in the middle, then the socket dies.
-    let mut s = Session::new(SessionConfig::new(NodeId([3; 16]), "dies"), Duration::ZERO);
+    let mut s = Session::new(
+        SessionConfig::new(NodeId::from_bytes([3; 16]), "dies"),
+        Duration::ZERO,
+    );
     let mut out = codec::FrameBuffer::new();
     s.poll_transmit(Duration::ZERO, &mut out);
     let bytes = out.as_bytes();
@@ -146,7 +149,10 @@ fn a_peer_killed_mid_frame_ends_only_its_connection() {
 fn handshake(stream: &mut TcpStream, selector: &str, fingerprint: u64) -> Session {
     let start = Instant::now();
     let now = || start.elapsed();
-    let mut s = Session::new(SessionConfig::new(NodeId([5; 16]), "stuck"), now());
+    let mut s = Session::new(
+        SessionConfig::new(NodeId::from_bytes([5; 16]), "stuck"),
+        now(),
+    );
     let selector: Selector = selector.parse().unwrap();
     s.declare_interest(&selector, fingerprint, Origin::Local)
         .unwrap();
@@ -232,7 +238,10 @@ fn a_declaration_flood_ends_that_session_with_a_limit_error() {
     // more interests than the node's limit: a hostile peer does not run a
     // session that respects it.
     let limit = dndm::router::session::Limits::default().max_declarations;
-    let mut s = Session::new(SessionConfig::new(NodeId([6; 16]), "flood"), Duration::ZERO);
+    let mut s = Session::new(
+        SessionConfig::new(NodeId::from_bytes([6; 16]), "flood"),
+        Duration::ZERO,
+    );
     let mut hello = codec::FrameBuffer::new();
     s.poll_transmit(Duration::ZERO, &mut hello);
     flood.write_all(hello.as_bytes()).unwrap();

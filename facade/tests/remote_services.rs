@@ -60,7 +60,10 @@ impl RawPeer {
             .set_read_timeout(Some(Duration::from_millis(20)))
             .unwrap();
         let start = Instant::now();
-        let session = Session::new(SessionConfig::new(NodeId([9; 16]), "raw"), Duration::ZERO);
+        let session = Session::new(
+            SessionConfig::new(NodeId::from_bytes([9; 16]), "raw"),
+            Duration::ZERO,
+        );
         let mut p = Self {
             stream,
             session,

@@ -61,6 +61,10 @@ fn handle_ids_compare_with_the_ids_of_link_events() {
     assert_eq!(SubscriberId::from(interest), sub.id());
     assert_eq!(router::IntentId::from(publ.id()), intent);
     assert_eq!(router::InterestId::from(sub.id()), interest);
+    // Ids are opaque; their number survives a round trip.
+    assert_eq!(publ.id().get(), intent.get());
+    assert_eq!(sub.id().get(), interest.get());
+    assert_eq!(router::IntentId::from_raw(intent.get()), intent);
     publ.send(Num { v: 1 }).unwrap();
     assert!(sub.recv().unwrap().publisher() == intent);
     let Some(LinkEvent::Linked { intent: i2, .. }) = sub.next_event(LONG) else {

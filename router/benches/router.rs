@@ -243,8 +243,8 @@ fn pump(from: &mut Session, to: &mut Session, now: Duration) {
 /// Two sessions connected in memory, `a` with one intent declared.
 fn session_pair() -> (Session, Session, dndm_router::session::LocalAlias) {
     let now = Duration::ZERO;
-    let mut a = Session::new(SessionConfig::new(NodeId([1; 16]), "a"), now);
-    let mut b = Session::new(SessionConfig::new(NodeId([2; 16]), "b"), now);
+    let mut a = Session::new(SessionConfig::new(NodeId::from_bytes([1; 16]), "a"), now);
+    let mut b = Session::new(SessionConfig::new(NodeId::from_bytes([2; 16]), "b"), now);
     let route = Route::new("robot.Imu", "robot.arm.imu").expect("valid route");
     let alias = a
         .declare_intent(&route, 1, Origin::Local)

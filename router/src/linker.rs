@@ -23,11 +23,32 @@ use crate::watch::{Registration, RegistrationWatch, WatchOwner, WatchShared};
 
 /// Identifies an intent inside one [`Linker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct IntentId(pub u64);
+pub struct IntentId(u64);
 
 /// Identifies an interest inside one [`Linker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct InterestId(pub u64);
+pub struct InterestId(u64);
+
+/// The number behind a linker id, both ways.
+macro_rules! raw_id {
+    ($id:ident) => {
+        impl $id {
+            /// The id as a number: unique within its linker, never reused.
+            pub const fn get(self) -> u64 {
+                self.0
+            }
+
+            /// The id whose number is `raw` (as [`get`](Self::get) returned
+            /// it), for ids kept or sent as numbers.
+            pub const fn from_raw(raw: u64) -> Self {
+                Self(raw)
+            }
+        }
+    };
+}
+
+raw_id!(IntentId);
+raw_id!(InterestId);
 
 /// What a port learns about the link it is asked to make or break.
 #[derive(Debug, Clone, Copy)]

@@ -59,8 +59,8 @@ impl Registration {
     /// The linker id (intents and interests share one id space).
     fn key(&self) -> u64 {
         match self {
-            Self::Intent { id, .. } => id.0,
-            Self::Interest { id, .. } => id.0,
+            Self::Intent { id, .. } => id.get(),
+            Self::Interest { id, .. } => id.get(),
         }
     }
 }

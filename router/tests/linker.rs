@@ -236,7 +236,7 @@ fn guards_refuse_links_before_ports_connect() {
         deny: "secret",
         asked: dndm_core::sync::Mutex::new(Vec::new()),
     });
-    let peer = Origin::Peer(NodeId([7; 16]));
+    let peer = Origin::Peer(NodeId::from_bytes([7; 16]));
     // A guarded local subscriber; peers publish a public and a secret route.
     let rx = Receiver::<u32>::new(Config::new(8)).unwrap();
     let guarded = linker

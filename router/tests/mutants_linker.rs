@@ -59,7 +59,7 @@ fn counts_follow_links_and_unlinks() {
     );
     assert_eq!(linker.routes_of(only_a.id()), vec![(a.id(), route("T@a"))]);
     assert_ne!(a.id(), b.id());
-    assert_ne!(all.id().0, only_a.id().0);
+    assert_ne!(all.id().get(), only_a.id().get());
     assert_eq!(a.route(), &route("T@a"));
     assert_eq!(
         all.selector(),
@@ -96,7 +96,7 @@ fn withdraw_by_id() {
     assert_eq!(intent.link_count(), 0);
     assert_eq!(interest.intent_count(), 0);
     assert!(!linker.withdraw_intent(intent.id()), "already withdrawn");
-    assert!(!linker.withdraw_intent(IntentId(999)));
+    assert!(!linker.withdraw_intent(IntentId::from_raw(999)));
 
     assert!(!interest.is_closed());
     assert!(linker.withdraw_interest(interest.id()));

@@ -52,7 +52,7 @@ fn poll_appends_and_counts() {
         .unwrap();
     assert_eq!(watch.pending(), 3);
     let mut out = vec![RegistrationChange::Withdrawn(Registration::Intent {
-        id: dndm_router::IntentId(0),
+        id: dndm_router::IntentId::from_raw(0),
         route: "T@z".parse().unwrap(),
         fingerprint: 0,
         origin: Origin::Local,
@@ -67,7 +67,7 @@ fn poll_appends_and_counts() {
 fn each_registration_keeps_its_origin() {
     let linker = Linker::new();
     let watch = linker.watch();
-    let peer = Origin::Peer(NodeId([3; 16]));
+    let peer = Origin::Peer(NodeId::from_bytes([3; 16]));
     let _local = linker
         .add_intent("T@a".parse().unwrap(), 1, Arc::new(Port))
         .unwrap();

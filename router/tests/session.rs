@@ -22,7 +22,7 @@ fn ms(n: u64) -> Duration {
 }
 
 fn cfg(name: &str, id: u8) -> SessionConfig {
-    SessionConfig::new(NodeId([id; 16]), name)
+    SessionConfig::new(NodeId::from_bytes([id; 16]), name)
 }
 
 fn route(s: &str) -> Route {
@@ -265,7 +265,7 @@ fn handshake_exchanges_identity_and_negotiates_limits() {
         panic!("{ev:?}")
     };
     assert_eq!(info.name, "alpha");
-    assert_eq!(info.node_id, NodeId([1; 16]));
+    assert_eq!(info.node_id, NodeId::from_bytes([1; 16]));
     assert_eq!(info.path.as_ref().unwrap().as_str(), "robot.arm");
     assert_eq!(info.capabilities, 0b101);
     assert_eq!(info.max_frame_len, 64 << 10);
@@ -316,11 +316,13 @@ fn declarations_before_and_after_connect_are_advertised_batched() {
 fn peer_declarations_are_never_echoed() {
     let mut p = Pair::connected();
     let r = route("T@a.b");
-    let got = p.a.s.declare_intent(&r, FP, Origin::Peer(NodeId([2; 16])));
+    let got =
+        p.a.s
+            .declare_intent(&r, FP, Origin::Peer(NodeId::from_bytes([2; 16])));
     assert_eq!(got, Ok(None));
     assert_eq!(
         p.a.s
-            .declare_interest(&sel("T@a.*"), FP, Origin::Peer(NodeId([3; 16]))),
+            .declare_interest(&sel("T@a.*"), FP, Origin::Peer(NodeId::from_bytes([3; 16]))),
         Ok(false)
     );
     p.pump();

@@ -29,7 +29,7 @@ fn reports_present_and_later_registrations_with_origin() {
         .add_intent("t.A@a.b".parse().unwrap(), 7, Arc::new(Port))
         .unwrap();
     let watch = linker.watch();
-    let peer = NodeId([9; 16]);
+    let peer = NodeId::from_bytes([9; 16]);
     let remote = linker
         .add_interest_from(
             "t.A@a.*".parse().unwrap(),

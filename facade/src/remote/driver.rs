@@ -425,8 +425,8 @@ impl Driver {
 
 fn key(r: &Registration) -> u64 {
     match r {
-        Registration::Intent { id, .. } => id.0,
-        Registration::Interest { id, .. } => id.0,
+        Registration::Intent { id, .. } => id.get(),
+        Registration::Interest { id, .. } => id.get(),
         _ => 0,
     }
 }

@@ -47,7 +47,7 @@ pub struct PeerId(pub(crate) NodeId);
 impl PeerId {
     /// The 16 bytes.
     pub fn to_bytes(self) -> [u8; 16] {
-        self.0.0
+        self.0.to_bytes()
     }
 
     /// A fresh random id (from the operating system's hash seed and the clock).
@@ -61,7 +61,7 @@ impl PeerId {
             h.write_usize(i);
             chunk.copy_from_slice(&h.finish().to_le_bytes());
         }
-        Self(NodeId(out))
+        Self(NodeId::from_bytes(out))
     }
 }
 

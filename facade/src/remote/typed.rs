@@ -202,15 +202,15 @@ pub(crate) struct TypedSink<T> {
 
 impl<T: Message + Clone + Send + 'static> SinkFactory for TypedSink<T> {
     fn open(&self, link: &LinkInfo<'_>) -> Result<Box<dyn Lane>, PortError> {
-        self.shared.add_route(link.intent.0, link.route);
+        self.shared.add_route(link.intent.get(), link.route);
         let tx = Sender::new();
-        tx.set_tag(link.intent.0);
+        tx.set_tag(link.intent.get());
         tx.attach(&self.inlet).map_err(|_| PortError::Closed)?;
         Ok(Box::new(TypedLane {
             tx,
             stalled: None,
             block: matches!(self.policy, Policy::Block { .. }),
-            publisher: link.intent.0,
+            publisher: link.intent.get(),
         }))
     }
 }

@@ -40,7 +40,7 @@ pub fn check(data: &[u8]) {
     let Some((&first, mut rest)) = data.split_first() else {
         return;
     };
-    let mut config = SessionConfig::new(NodeId([2; 16]), "target");
+    let mut config = SessionConfig::new(NodeId::from_bytes([2; 16]), "target");
     config.limits.max_declarations = 8;
     config.unknown_alias_limit = 4;
     let mut s = Session::new(config, Duration::ZERO);

@@ -85,7 +85,7 @@ impl Session {
                 theirs,
             });
         }
-        let node_id = NodeId(r.array("node id").map_err(m)?);
+        let node_id = NodeId::from_bytes(r.array("node id").map_err(m)?);
         let capabilities = r.u64("capabilities").map_err(m)?;
         let limits = Limits {
             max_frame_len: r.u32("max frame length").map_err(m)?,

@@ -43,8 +43,8 @@
 //! use dndm_router::session::{Event, Inbound, NodeId, Origin, Session, SessionConfig};
 //!
 //! let now = Duration::from_secs(1);
-//! let mut a = Session::new(SessionConfig::new(NodeId([1; 16]), "alpha"), now);
-//! let mut b = Session::new(SessionConfig::new(NodeId([2; 16]), "beta"), now);
+//! let mut a = Session::new(SessionConfig::new(NodeId::from_bytes([1; 16]), "alpha"), now);
+//! let mut b = Session::new(SessionConfig::new(NodeId::from_bytes([2; 16]), "beta"), now);
 //! let route: Route = "robot.Imu@robot.arm.imu".parse()?;
 //! let alias = a.declare_intent(&route, 0xfeed, Origin::Local)?.expect("exported");
 //!
@@ -532,7 +532,7 @@ impl Session {
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_default(),
         );
-        let (id, caps, idle) = (c.node_id.0, c.capabilities, ms(c.idle_timeout));
+        let (id, caps, idle) = (c.node_id.to_bytes(), c.capabilities, ms(c.idle_timeout));
         self.control(now, |w| {
             w.u8(wire::MSG_HELLO)
                 .u16(SESSION_PROTOCOL_VERSION)
