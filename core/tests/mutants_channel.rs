@@ -401,3 +401,22 @@ fn send_iter_counts_items_queued_after_the_lane_filled() {
     assert_eq!(taken, [0, 1, 2, 3]);
     assert_eq!(rx.drain().collect::<Vec<_>>(), [4, 5]);
 }
+
+/// The first batch of a receiver with two lanes: it starts at the first
+/// lane and takes from the second only what the limit leaves.
+#[test]
+fn a_batch_takes_what_the_limit_leaves_from_the_next_lane() {
+    let rx = Receiver::<u32>::new(Config::new(8)).unwrap();
+    let inlet = rx.inlet();
+    let (a, b) = (Sender::new(), Sender::new());
+    a.attach(&inlet).unwrap();
+    b.attach(&inlet).unwrap();
+    a.send(1).unwrap();
+    b.send_iter([10, 11, 12]).unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(rx.try_recv_batch(&mut buf, 2), Ok(2));
+    assert_eq!(buf, [1, 10]);
+    buf.clear();
+    assert_eq!(rx.try_recv_batch(&mut buf, 8), Ok(2));
+    assert_eq!(buf, [11, 12]);
+}
