@@ -75,3 +75,35 @@ fn a_message_queued_after_its_receiver_left_is_dropped_with_the_lane() {
         assert_eq!(live(), before);
     }
 }
+
+/// A lane is retired once its sender is gone and it is empty, not before:
+/// its last messages still arrive, then it is counted out and its tag (only
+/// a tag that was set) is reported.
+#[test]
+fn a_lane_retires_only_when_its_sender_is_gone_and_it_is_empty() {
+    let rx = Receiver::<u32>::new(Config::new(8)).unwrap();
+    let inlet = rx.inlet();
+    let (tagged, plain) = (Sender::new(), Sender::new());
+    tagged.set_tag(7);
+    tagged.attach(&inlet).unwrap();
+    plain.attach(&inlet).unwrap();
+    tagged.send_iter([1, 2, 3, 4]).unwrap();
+    plain.send(10).unwrap();
+    drop(inlet);
+    drop(tagged);
+    drop(plain);
+    assert_eq!(rx.stats().lanes, 2);
+    let mut got: Vec<u32> = Vec::new();
+    // Each receive looks past the empty, finished lane of `plain` once it
+    // is drained, which retires it while `tagged`'s lane still holds
+    // messages.
+    while let Ok(v) = rx.try_recv() {
+        got.push(v);
+    }
+    got.sort_unstable();
+    assert_eq!(got, [1, 2, 3, 4, 10]);
+    assert_eq!(rx.stats().lanes, 0, "both finished lanes retired");
+    let mut tags = Vec::new();
+    assert_eq!(rx.take_retired_tags(&mut tags), 1);
+    assert_eq!(tags, [7]);
+}
