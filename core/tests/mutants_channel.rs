@@ -391,11 +391,10 @@ fn a_receiver_counts_its_sources() {
 fn send_iter_counts_items_queued_after_the_lane_filled() {
     let (tx, rx) = bounded::<u32>(2).unwrap();
     let mut taken = Vec::new();
-    let items = (0..6).map(|v| {
+    let items = (0..6).inspect(|&v| {
         if v >= 2 {
             taken.push(rx.try_recv().unwrap());
         }
-        v
     });
     assert_eq!(tx.send_iter(items), Ok(6));
     assert_eq!(taken, [0, 1, 2, 3]);
