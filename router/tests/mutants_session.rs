@@ -1051,3 +1051,445 @@ fn interests_reach_the_wire_in_their_space() {
         update(&[declare(2, 1, 1, "T@a.*"), declare(6, 2, 1, "Q@svc")])
     );
 }
+
+// ----- mod.rs: inspection -----
+
+#[test]
+fn debug_names_the_peer_the_state_and_the_counts() {
+    let mut s = connected(cfg());
+    s.declare_intent(&route("T@a"), FP, Origin::Local).unwrap();
+    control(
+        &mut s,
+        ms(2),
+        &update(&[declare(2, 1, 1, "T@*"), declare(2, 2, 1, "U@*")]),
+    )
+    .unwrap();
+    let text = format!("{s:?}");
+    assert_eq!(
+        text,
+        format!(
+            "Session {{ peer: \"\\\"raw\\\" ({})\", state: Established, local_intents: 1, \
+             local_interests: 0, remote_intents: 0, remote_interests: 2, .. }}",
+            NodeId([9; 16])
+        )
+    );
+}
+
+#[test]
+fn node_ids_print_as_hex() {
+    let id = NodeId([0xab, 1, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff]);
+    assert_eq!(id.to_string(), "ab0100100000000000000000000000ff");
+    assert_eq!(format!("{id:?}"), format!("NodeId({id})"));
+}
+
+#[test]
+fn the_remote_declaration_count_adds_intents_and_interests() {
+    let mut s = connected(cfg());
+    control(
+        &mut s,
+        ms(2),
+        &update(&[
+            declare(1, 1, 1, "T@a"),
+            declare(2, 1, 1, "T@*"),
+            declare(2, 2, 1, "U@*"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.remote_declaration_count(), 3);
+}
+
+#[test]
+fn a_filtered_remote_intent_is_not_looked_up() {
+    let mut c = cfg();
+    c.import = PathFilter::under([Path::new("robot").unwrap()]);
+    let mut s = connected(c);
+    control(
+        &mut s,
+        ms(2),
+        &update(&[declare(1, 1, 1, "T@other"), declare(1, 2, 1, "T@robot")]),
+    )
+    .unwrap();
+    let id = |alias| RemoteIntentId {
+        alias,
+        generation: 1,
+    };
+    assert_eq!(s.remote_intent(id(1)), None);
+    assert_eq!(s.remote_intent(id(2)).unwrap().route, route("T@robot"));
+    assert_eq!(
+        s.remote_intent(RemoteIntentId {
+            alias: 2,
+            generation: 2
+        }),
+        None
+    );
+}
+
+#[test]
+fn pending_bytes_count_what_poll_transmit_will_return() {
+    let mut s = connected(cfg());
+    assert_eq!(s.pending_bytes(), 0);
+    let a = s
+        .declare_intent(&route("T@a"), FP, Origin::Local)
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.pending_bytes(), 0, "declarations are batched later");
+    s.send_data(ms(2), a, &[7u8; 100][..]).unwrap();
+    let pending = s.pending_bytes();
+    let mut out = FrameBuffer::new();
+    assert!(s.poll_transmit(ms(2), &mut out));
+    assert_eq!(pending, out.as_bytes().len());
+    assert_eq!(s.pending_bytes(), 0);
+}
+
+// ----- mod.rs: control frames, counters -----
+
+#[test]
+fn control_frames_are_numbered_and_counted() {
+    let mut s = Session::new(cfg(), ms(0));
+    assert_eq!(s.stats().frames_out, 1, "the hello");
+    control(&mut s, ms(1), &Hello::default().bytes()).unwrap();
+    s.ping(ms(2));
+    s.ping(ms(3));
+    let seqs: Vec<u64> = sent(&mut s, ms(3)).iter().map(|(h, _)| h.seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(s.stats().frames_out, 3);
+    let a = s
+        .declare_intent(&route("T@a"), FP, Origin::Local)
+        .unwrap()
+        .unwrap();
+    s.send_data(ms(4), a, &b"x"[..]).unwrap();
+    s.send_data(ms(4), a, &b"y"[..]).unwrap();
+    // The update (control 4), then two data frames.
+    assert_eq!(s.stats().frames_out, 6);
+    let out = sent(&mut s, ms(4));
+    assert_eq!(out[0].0.seq, 4);
+    assert_eq!((out[1].0.seq, out[2].0.seq), (1, 2));
+}
+
+/// The goodbye code and reason of the last frame `s` queued.
+fn goodbye_sent(s: &mut Session, now: Duration) -> (u16, String) {
+    let out = sent(s, now);
+    let (h, p) = out.last().unwrap();
+    assert_eq!((h.kind, p[0]), (FrameKind::Control, 5));
+    let code = u16::from_le_bytes([p[1], p[2]]);
+    let len = usize::from(u16::from_le_bytes([p[3], p[4]]));
+    (code, String::from_utf8(p[5..5 + len].to_vec()).unwrap())
+}
+
+#[test]
+fn each_failure_sends_its_goodbye_code() {
+    let mut s = Session::new(cfg(), ms(0));
+    let v7 = Hello {
+        version: 7,
+        ..Hello::default()
+    };
+    let e = control(&mut s, ms(1), &v7.bytes()).unwrap_err();
+    assert_eq!(goodbye_sent(&mut s, ms(1)), (3, e.kind.to_string()));
+
+    let mut s = Session::new(cfg(), ms(0));
+    let big = Hello {
+        endian: 2,
+        ..Hello::default()
+    };
+    let e = control(&mut s, ms(1), &big.bytes()).unwrap_err();
+    assert_eq!(goodbye_sent(&mut s, ms(1)), (4, e.kind.to_string()));
+
+    let mut c = cfg();
+    c.limits.max_declarations = 1;
+    let mut s = connected(c);
+    let two = update(&[declare(1, 1, 1, "T@a"), declare(1, 2, 1, "T@b")]);
+    let e = control(&mut s, ms(2), &two).unwrap_err();
+    assert_eq!(goodbye_sent(&mut s, ms(2)), (2, e.kind.to_string()));
+
+    let mut s = Session::new(cfg(), ms(0));
+    s.handle_timeout(ms(5000));
+    assert_eq!(
+        goodbye_sent(&mut s, ms(5000)),
+        (5, "no hello within 5s".to_string())
+    );
+
+    let mut s = connected(cfg());
+    s.handle_timeout(ms(5001));
+    assert_eq!(
+        goodbye_sent(&mut s, ms(5001)),
+        (
+            5,
+            "no frame from the peer for 5s: presumed dead".to_string()
+        )
+    );
+
+    let mut s = connected(cfg());
+    let e = control(&mut s, ms(2), &[42]).unwrap_err();
+    assert_eq!(goodbye_sent(&mut s, ms(2)), (1, e.kind.to_string()));
+    assert_eq!(e.kind.to_string(), "unknown control message type 42");
+}
+
+#[test]
+fn limit_kinds_read_as_words() {
+    let cases = [
+        (LimitKind::FrameLength, "frame length"),
+        (LimitKind::Declarations, "declaration count"),
+        (LimitKind::NameLength, "name length"),
+        (LimitKind::PatternSegments, "pattern segment count"),
+        (LimitKind::PatternWildcards, "pattern `**` count"),
+        (LimitKind::PendingRequests, "pending request count"),
+    ];
+    for (kind, text) in cases {
+        assert_eq!(kind.to_string(), text);
+    }
+    let k = SessionErrorKind::Limit {
+        what: LimitKind::Declarations,
+        value: 11,
+        limit: 10,
+    };
+    assert_eq!(
+        k.to_string(),
+        "declaration count 11 exceeds the limit of 10"
+    );
+}
+
+// ----- mod.rs: keep-alive -----
+
+#[test]
+fn at_most_eight_pings_await_their_pong() {
+    let mut s = connected(cfg());
+    for i in 1..=9 {
+        s.ping(ms(10 * i));
+    }
+    sent(&mut s, ms(90));
+    // The first ping was forgotten when the ninth went out.
+    control(&mut s, ms(100), &pong(ns(ms(10)), 0, 0)).unwrap();
+    assert_eq!(s.stats().pongs, 0);
+    control(&mut s, ms(100), &pong(ns(ms(20)), 0, 0)).unwrap();
+    assert_eq!(s.stats().pongs, 1);
+    assert_eq!(s.stats().rtt, Some(ms(80)));
+}
+
+// ----- mod.rs: local declarations -----
+
+#[test]
+fn our_declarations_respect_the_peer_name_and_count_limits() {
+    let hello = Hello {
+        max_name_len: 16,
+        max_declarations: 2,
+        ..Hello::default()
+    };
+    let mut s = connected_with(cfg(), &hello);
+    let exact = format!("T@{}", "a".repeat(14));
+    assert!(
+        s.declare_intent(&route(&exact), FP, Origin::Local)
+            .unwrap()
+            .is_some()
+    );
+    let long = format!("T@{}", "a".repeat(15));
+    assert_eq!(
+        s.declare_intent(&route(&long), FP, Origin::Local),
+        Err(dndm_router::session::DeclareError::PeerLimit {
+            text: long.clone(),
+            what: LimitKind::NameLength,
+            value: 17,
+            limit: 16
+        })
+    );
+    // Intents and interests count together against the peer's limit.
+    let mut s = connected_with(cfg(), &hello);
+    assert!(s.declare_interest(&sel("T@*"), FP, Origin::Local).unwrap());
+    assert!(s.declare_interest(&sel("U@*"), FP, Origin::Local).unwrap());
+    assert_eq!(
+        s.declare_intent(&route("T@a"), FP, Origin::Local),
+        Err(dndm_router::session::DeclareError::PeerLimit {
+            text: "T@a".into(),
+            what: LimitKind::Declarations,
+            value: 3,
+            limit: 2
+        })
+    );
+}
+
+#[test]
+fn interests_are_reference_counted() {
+    let mut s = connected(cfg());
+    let x = sel("U@x.**");
+    assert!(!s.withdraw_interest(&x, FP), "never declared");
+    assert!(!s.withdraw_interest_in(Space::Service, &x, FP));
+    assert!(s.declare_interest(&x, FP, Origin::Local).unwrap());
+    assert!(s.declare_interest(&x, FP, Origin::Local).unwrap());
+    sent(&mut s, ms(2));
+    assert!(s.withdraw_interest(&x, FP));
+    assert!(sent(&mut s, ms(3)).is_empty(), "one reference left");
+    assert!(s.withdraw_interest(&x, FP));
+    assert_eq!(sent(&mut s, ms(4))[0].1, update(&[withdraw(4, 1, 1)]));
+    assert!(!s.withdraw_interest(&x, FP));
+}
+
+#[test]
+fn a_declaration_withdrawn_before_it_was_sent_never_reaches_the_wire() {
+    let mut s = connected(cfg());
+    s.declare_intent(&route("T@a"), FP, Origin::Local).unwrap();
+    s.declare_interest(&sel("T@*"), FP, Origin::Local).unwrap();
+    assert!(s.withdraw_intent(&route("T@a"), FP));
+    assert!(s.withdraw_interest(&sel("T@*"), FP));
+    assert!(sent(&mut s, ms(2)).is_empty());
+    // One that was sent is withdrawn on the wire.
+    s.declare_intent(&route("T@b"), FP, Origin::Local).unwrap();
+    sent(&mut s, ms(3));
+    s.declare_intent(&route("T@c"), FP, Origin::Local).unwrap();
+    assert!(s.withdraw_intent(&route("T@b"), FP));
+    let out = sent(&mut s, ms(4));
+    assert_eq!(out.len(), 1);
+    let mut both = update(&[declare(1, 2, 1, "T@c"), withdraw(3, 1, 2)]);
+    let other = update(&[withdraw(3, 1, 2), declare(1, 2, 1, "T@c")]);
+    if out[0].1 != both {
+        both = other;
+    }
+    assert_eq!(out[0].1, both);
+}
+
+// ----- mod.rs: sending -----
+
+#[test]
+fn nothing_is_sent_before_the_handshake() {
+    let mut s = Session::new(cfg(), ms(0));
+    let a = s
+        .declare_intent(&route("T@a"), FP, Origin::Local)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        s.send_data(ms(1), a, &b"x"[..]),
+        Err(dndm_router::session::SendError::NotConnected)
+    ));
+    assert_eq!(sent(&mut s, ms(1)).len(), 1, "only the hello");
+}
+
+#[test]
+fn a_payload_of_exactly_the_frame_limit_is_sent_and_a_refused_one_uses_no_sequence_number() {
+    let mut c = cfg();
+    c.limits.max_frame_len = 8192;
+    let mut s = connected(c);
+    let a = s
+        .declare_intent(&route("T@a"), FP, Origin::Local)
+        .unwrap()
+        .unwrap();
+    let fits = 8192 - HEADER_LEN;
+    let e = s.send_data(ms(2), a, &vec![0u8; fits + 1][..]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            dndm_router::session::SendError::FrameTooLarge {
+                len: 8208,
+                limit: 8192
+            }
+        ),
+        "{e}"
+    );
+    let h = s.send_data(ms(2), a, &vec![0u8; fits][..]).unwrap();
+    assert_eq!(h.seq, 1, "the refused frame took no sequence number");
+    let out = sent(&mut s, ms(2));
+    let (h, p) = out.last().unwrap();
+    assert_eq!((h.kind, h.seq, p.len()), (FrameKind::Data, 1, fits));
+}
+
+#[test]
+fn an_archive_of_exactly_the_frame_limit_is_sent() {
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, dndm_codec::Message)]
+    struct Blob {
+        bytes: Vec<u8>,
+    }
+    // Find blobs whose frames are exactly the limit and one step above it.
+    let len_of = |n: usize| {
+        let mut b = FrameBuffer::new();
+        b.push_message(&FrameHeader::data(1), &Blob { bytes: vec![1; n] })
+            .unwrap()
+    };
+    let exact = (7000..8192).find(|&n| len_of(n) == 8192).unwrap();
+    let over = (exact..8400).find(|&n| len_of(n) > 8192).unwrap();
+    let mut c = cfg();
+    c.limits.max_frame_len = 8192;
+    let mut s = connected(c);
+    let a = s
+        .declare_intent(&route("T@a"), FP, Origin::Local)
+        .unwrap()
+        .unwrap();
+    sent(&mut s, ms(2));
+    let e = s
+        .send_data(
+            ms(2),
+            a,
+            &dndm_router::session::Archive(&Blob {
+                bytes: vec![1; over],
+            }),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            dndm_router::session::SendError::FrameTooLarge { limit: 8192, .. }
+        ),
+        "{e}"
+    );
+    assert_eq!(s.pending_bytes(), 0, "taken back out");
+    s.send_data(
+        ms(2),
+        a,
+        &dndm_router::session::Archive(&Blob {
+            bytes: vec![1; exact],
+        }),
+    )
+    .unwrap();
+    assert_eq!(s.pending_bytes(), 8192);
+}
+
+#[test]
+fn a_sample_keeps_its_own_sequence_number_and_stamp() {
+    let mut s = connected(cfg());
+    let a = s
+        .declare_intent(&route("T@a"), FP, Origin::Local)
+        .unwrap()
+        .unwrap();
+    let h = s.send_sample(ms(2), a, 41, 123_456, &b"s"[..]).unwrap();
+    assert_eq!(
+        (h.kind, h.route, h.seq, h.timestamp_ns),
+        (FrameKind::Data, a.alias, 41, 123_456)
+    );
+    let out = sent(&mut s, ms(2));
+    assert_eq!(out.last().unwrap(), &(h, b"s".to_vec()));
+}
+
+#[test]
+fn cancelled_and_discarded_requests_are_forgotten() {
+    let (mut s, c) = asked(cfg());
+    assert!(s.cancel_request(c));
+    assert!(!s.cancel_request(c));
+    let h = on(FrameKind::Reply, 0, 0).with_correlation(c);
+    assert_eq!(s.handle_frame(ms(4), &h, b"late"), Ok(None));
+    assert_eq!(s.stats().dropped_replies, 1);
+
+    let mut s = with_peer_intents(cfg());
+    assert!(!s.discard_request(10), "never asked");
+    let req = on(FrameKind::Request, 1, 3).with_correlation(10);
+    s.handle_frame(ms(3), &req, b"").unwrap().unwrap();
+    assert!(s.discard_request(10));
+    assert!(!s.discard_request(10));
+    assert!(matches!(
+        s.send_reply(ms(3), 10, None, &b"r"[..]),
+        Err(dndm_router::session::SendError::UnknownRequest(10))
+    ));
+}
+
+// ----- alias.rs -----
+
+#[test]
+fn remote_ids_on_both_sides_of_the_dense_table_bound_are_withdrawn() {
+    for id in [1023u32, 1024, 1025, u32::MAX] {
+        for (declare_op, withdraw_op, text) in [(1u8, 3u8, "T@a"), (2, 4, "T@*")] {
+            let mut s = connected(cfg());
+            control(&mut s, ms(2), &update(&[declare(declare_op, id, 1, text)])).unwrap();
+            assert_eq!(s.remote_declaration_count(), 1);
+            events(&mut s);
+            control(&mut s, ms(3), &update(&[withdraw(withdraw_op, id, 1)])).unwrap();
+            let ev = events(&mut s);
+            assert!(matches!(&ev[..], [Event::Withdrawn(_)]), "id {id}: {ev:?}");
+            assert_eq!(s.remote_declaration_count(), 0, "id {id}");
+        }
+    }
+}
