@@ -124,6 +124,13 @@ fn connected_with(config: SessionConfig, hello: &Hello) -> Session {
     s
 }
 
+/// A connected session that accepts peer declarations under `robot` only.
+fn connected_importing_robot() -> Session {
+    let mut c = cfg();
+    c.import = PathFilter::under([Path::new("robot").unwrap()]);
+    connected(c)
+}
+
 fn connected(config: SessionConfig) -> Session {
     connected_with(config, &Hello::default())
 }
@@ -690,9 +697,7 @@ fn every_declaration_op_reports_its_space() {
 
 #[test]
 fn filtered_declarations_are_counted_and_withdrawn_silently() {
-    let mut c = cfg();
-    c.import = PathFilter::under([Path::new("robot").unwrap()]);
-    let mut s = connected(c);
+    let mut s = connected_importing_robot();
     control(
         &mut s,
         ms(2),
@@ -1100,9 +1105,7 @@ fn the_remote_declaration_count_adds_intents_and_interests() {
 
 #[test]
 fn a_filtered_remote_intent_is_not_looked_up() {
-    let mut c = cfg();
-    c.import = PathFilter::under([Path::new("robot").unwrap()]);
-    let mut s = connected(c);
+    let mut s = connected_importing_robot();
     control(
         &mut s,
         ms(2),
